@@ -1,0 +1,52 @@
+"""Neighbour Time Bank (邻里时间银行): the app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.update(load_config())
+    if config:
+        app.config.update(config)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
+
+    from portal import auth_session, cli, db_setup, errors, htmx, i18n, security, templating
+    from portal.extensions import compress, csrf, db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    db_setup.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    compress.init_app(app)
+    auth_session.init_app(app)
+    i18n.init_app(app)
+    templating.init_app(app)
+    htmx.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+
+    from portal.approvals.routes import bp as approvals_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.hours.routes import bp as hours_bp
+    from portal.main.routes import bp as main_bp
+    from portal.me.routes import bp as me_bp
+
+    for blueprint in (main_bp, auth_bp, me_bp, hours_bp, approvals_bp):
+        app.register_blueprint(blueprint)
+    return app

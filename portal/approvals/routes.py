@@ -1,0 +1,160 @@
+"""The coordinator's approval queue: approve, reject with a reason, approve a selection."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from portal.extensions import db
+from portal.forms import OnceForm
+from portal.htmx import is_htmx, render
+from portal.models import HourLog
+from portal.models._time import utcnow
+from portal.services import hours as hour_service
+from portal.services import idempotency, teams
+from portal.services.errors import AlreadyDecided, DomainError, Forbidden
+
+bp = Blueprint("approvals", __name__, url_prefix="/approvals")
+
+
+def _pending_count(team_ids: list[int]) -> int:
+    if not team_ids:
+        return 0
+    return db.session.scalar(
+        select(func.count(HourLog.id)).where(
+            HourLog.team_id.in_(team_ids), HourLog.status == "pending"
+        )
+    )
+
+
+def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[HourLog], int | None]:
+    if not team_ids:
+        return [], None
+    stmt = (
+        select(HourLog)
+        .where(HourLog.team_id.in_(team_ids), HourLog.status == "pending")
+        .order_by(HourLog.id)
+        .limit(size + 1)
+    )
+    if after is not None:
+        stmt = stmt.where(HourLog.id > after)
+    logs = list(db.session.scalars(stmt))
+    return logs[:size], (logs[size - 1].id if len(logs) > size else None)
+
+
+@bp.get("")
+@login_required
+def index() -> str:
+    team_ids = teams.coordinated_team_ids(current_user)
+    after_raw = request.args.get("after", "")
+    logs, next_cursor = _queue(
+        team_ids, int(after_raw) if after_raw.isdigit() else None, current_app.config["PAGE_SIZE"]
+    )
+    return render(
+        "approvals/index.html",
+        "rows",
+        logs=logs,
+        next_cursor=next_cursor,
+        is_coordinator=bool(team_ids),
+        pending_count=_pending_count(team_ids),
+        now=utcnow(),
+        form=OnceForm(),
+        bulk_form=OnceForm(),
+    )
+
+
+def _answer(log_id: int, message: str | None = None) -> Response | str:
+    """After a decision: the updated row (plus the pending count, out of band) for htmx,
+    else back to the queue."""
+    if is_htmx():
+        log = db.session.get(HourLog, log_id)
+        return render(
+            "approvals/index.html",
+            ["row", "pending_count_oob"],
+            log=log,
+            message=message,
+            now=utcnow(),
+            form=OnceForm(),
+            pending_count=_pending_count(teams.coordinated_team_ids(current_user)),
+        )
+    if message:
+        flash(message, "info")
+    return redirect(url_for("approvals.index"), 303)
+
+
+def _decide(log_id: int, decide) -> Response | str:  # type: ignore[no-untyped-def]
+    form = OnceForm()
+    if not form.validate_on_submit():
+        abort(400)
+    log = db.get_or_404(HourLog, log_id)
+    try:
+        hour_service.check_may_decide(current_user, log)
+        replay = idempotency.claim(form.once.data, current_user)
+        if replay is not None:
+            return _answer(log_id)
+        message = decide()
+        idempotency.remember_result(form.once.data, url_for("approvals.index"))
+    except Forbidden:
+        db.session.rollback()
+        abort(403)
+    except AlreadyDecided as error:
+        db.session.rollback()
+        return _answer(log_id, str(error.message))
+    except DomainError as error:
+        db.session.rollback()
+        if is_htmx():
+            return _answer(log_id, str(error.message))
+        flash(str(error.message), "error")
+        return redirect(url_for("approvals.index"), 303)
+    db.session.commit()
+    return _answer(log_id, message)
+
+
+@bp.post("/<int:log_id>/approve")
+@login_required
+def approve(log_id: int) -> Response | str:
+    def decide() -> str:
+        log = hour_service.approve_log(current_user, log_id)
+        return _("Approved %(name)s's record.", name=log.member.name)
+
+    return _decide(log_id, decide)
+
+
+@bp.post("/<int:log_id>/reject")
+@login_required
+def reject(log_id: int) -> Response | str:
+    def decide() -> str:
+        log = hour_service.reject_log(current_user, log_id, request.form.get("reason", ""))
+        return _("Rejected %(name)s's record.", name=log.member.name)
+
+    return _decide(log_id, decide)
+
+
+@bp.post("/bulk")
+@login_required
+def bulk() -> Response:
+    form = OnceForm()
+    if not form.validate_on_submit():
+        abort(400)
+    ids = [int(raw) for raw in request.form.getlist("logs") if raw.isdigit()]
+    try:
+        if idempotency.claim(form.once.data, current_user) is not None:
+            return redirect(url_for("approvals.index"), 303)
+        approved, skipped = hour_service.approve_many(current_user, ids)
+    except Forbidden:
+        db.session.rollback()
+        abort(403)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("approvals.index"), 303)
+    db.session.commit()
+    flash(
+        _("Approved %(count)s records.", count=len(approved))
+        + (" " + _("%(count)s were already decided.", count=skipped) if skipped else ""),
+        "success",
+    )
+    return redirect(url_for("approvals.index"), 303)

@@ -1,0 +1,67 @@
+"""`flask` commands: make-admin, demo load, ledger verify."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Member
+from portal.services import ledger, members
+
+demo_cli = AppGroup("demo", help="Demonstration data.")
+ledger_cli = AppGroup("ledger", help="The books.")
+
+
+@click.command("make-admin")
+@click.argument("phone")
+def make_admin(phone: str) -> None:
+    """Make the member with mobile number PHONE an admin of their community."""
+    member = db.session.scalar(select(Member).where(Member.phone == members.normalise_phone(phone)))
+    if member is None:
+        click.echo(f"No member with mobile number {phone}.", err=True)
+        sys.exit(1)
+    members.make_admin(member)
+    db.session.commit()
+    click.echo(f"{member.name} ({member.phone}) is now an admin of community {member.community_id}.")
+
+
+@demo_cli.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has members.")
+def demo_load(if_empty: bool) -> None:
+    """Load two communities, their teams and the demo accounts."""
+    from portal.demo import load_demo
+
+    if if_empty and db.session.scalar(select(Member.id).limit(1)) is not None:
+        click.echo("The database already has members; demo data not loaded.")
+        return
+    summary = load_demo()
+    db.session.commit()
+    click.echo(summary)
+
+
+@ledger_cli.command("verify")
+def ledger_verify() -> None:
+    """Recompute every balance from postings and check every entry and the hash chain."""
+    report = ledger.verify()
+    click.echo(
+        f"entries: {report.entries}  postings: {report.postings}  accounts: {report.accounts}  "
+        f"sum over all accounts: {report.total_minutes}"
+    )
+    if report.ok:
+        click.echo("ledger OK")
+        return
+    click.echo(f"ledger BROKEN: {len(report.problems)} problem(s); first: {report.problems[0]}")
+    for problem in report.problems[1:20]:
+        click.echo(f"  {problem}")
+    sys.exit(1)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(make_admin)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(ledger_cli)

@@ -1,0 +1,137 @@
+"""Demo data: two communities, a team of every category, the README's accounts, and hour
+logs (approved and pending) so that every page has something to show."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from portal.clock import today_local
+from portal.extensions import db
+from portal.models import Community, Member, Service, Team
+from portal.services import hours, ledger, members, teams
+
+DEMO_PASSWORD = "timebank-demo"
+
+COMMUNITIES = [
+    ("幸福里社区", "Xingfuli Community"),
+    ("和平社区", "Heping Community"),
+]
+
+TEAMS = [
+    ("助老服务队", "elder_care"),
+    ("心理关爱队", "psychological"),
+    ("扶贫帮困队", "poverty_relief"),
+    ("应急救援队", "emergency"),
+    ("环境卫生队", "sanitation"),
+    ("治安巡查队", "patrol"),
+]
+
+SERVICES = [
+    ("陪伴聊天", "Companionship", "psychological", 60),
+    ("助餐送餐", "Meal delivery", "elder_care", 45),
+    ("陪同就医", "Escort to hospital", "elder_care", 120),
+    ("居家保洁", "Home cleaning", "sanitation", 90),
+    ("理发", "Haircut", "elder_care", 30),
+    ("心理疏导", "Psychological talk", "psychological", 60),
+    ("社区巡逻", "Neighbourhood patrol", "patrol", 120),
+    ("物资帮扶", "Relief supplies", "poverty_relief", 60),
+    ("应急演练", "Emergency drill", "emergency", 120),
+]
+
+# phone, name, birth year offset (age), role
+PEOPLE = [
+    ("13800000000", "赵管理", 55, "admin"),
+    ("13800000001", "钱协调", 62, "coordinator"),
+    ("13800000002", "孙志愿", 64, "volunteer"),
+    ("13800000003", "李奶奶", 82, "resident"),
+    ("13800000004", "周志愿", 66, "volunteer"),
+]
+
+
+def load_demo() -> str:
+    today = today_local()
+    password_hash = members.hash_secret(DEMO_PASSWORD)
+    created = []
+    for name, name_en in COMMUNITIES:
+        community = db.session.scalar(select(Community).where(Community.name == name))
+        if community is None:
+            community = Community(name=name, name_en=name_en, redemption_min_age=60)
+            db.session.add(community)
+            db.session.flush()
+        created.append(community)
+        for s_name, s_en, category, minutes in SERVICES:
+            db.session.add(
+                Service(
+                    community_id=community.id,
+                    name=s_name,
+                    name_en=s_en,
+                    category=category,
+                    typical_minutes=minutes,
+                )
+            )
+        for t_name, category in TEAMS:
+            db.session.add(Team(community_id=community.id, name=t_name, category=category))
+    db.session.flush()
+    home = created[0]
+
+    people: dict[str, Member] = {}
+    for phone, name, age, role in PEOPLE:
+        member = members.register(
+            members.Registration(
+                name=name,
+                phone=phone,
+                password="",
+                community_id=home.id,
+                birth_year=today.year - age,
+                elder_mode=role == "resident",
+            ),
+            password_hash=password_hash,
+        )
+        people[role if role not in people else role + "2"] = member
+    admin = people["admin"]
+    members.make_admin(admin)
+
+    home_teams = db.session.scalars(
+        select(Team).where(Team.community_id == home.id).order_by(Team.id)
+    ).all()
+    elder_team, care_team = home_teams[0], home_teams[1]
+    for team in (elder_team, care_team):
+        teams.add_member(team, people["coordinator"], role="coordinator")
+        teams.add_member(team, people["volunteer"])
+        teams.add_member(team, people["volunteer2"])
+
+    services = db.session.scalars(
+        select(Service).where(Service.community_id == home.id).order_by(Service.id)
+    ).all()
+    companionship, meals = services[0], services[1]
+
+    # Approved history and a pending queue.
+    history = [
+        (people["volunteer"], elder_team, meals, 12, 60, True),
+        (people["volunteer"], care_team, companionship, 9, 90, True),
+        (people["volunteer2"], elder_team, meals, 8, 120, True),
+        (people["volunteer"], elder_team, meals, 2, 45, False),
+        (people["volunteer2"], care_team, companionship, 1, 60, False),
+    ]
+    for volunteer, team, service, days_ago, minutes, approve in history:
+        log = hours.log_hours(
+            volunteer,
+            hours.LogRequest(
+                team_id=team.id,
+                service_id=service.id,
+                service_date=today - timedelta(days=days_ago),
+                minutes=minutes,
+                note="演示记录",
+            ),
+            today=today,
+        )
+        if approve:
+            hours.approve_log(people["coordinator"], log.id)
+    db.session.flush()
+    return (
+        f"Loaded {len(created)} communities, {len(TEAMS) * len(created)} teams, "
+        f"{len(PEOPLE)} demo accounts (password {DEMO_PASSWORD}); "
+        f"ledger has {ledger.verify().entries} entries."
+    )

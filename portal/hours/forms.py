@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import Length, ValidationError
+
+from portal.forms import OnceForm
+
+
+class HourLogForm(OnceForm):
+    date = StringField(_l("Date of service"), render_kw={"type": "date"})
+    minutes = StringField(
+        _l("Minutes"),
+        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": 720, "step": 1},
+        description=_l("Or fill in hours instead, such as 1.5."),
+    )
+    hours = StringField(
+        _l("Hours"),
+        render_kw={"inputmode": "decimal", "type": "number", "min": 0.1, "max": 12, "step": 0.1},
+    )
+    team = SelectField(_l("Team"), coerce=int, validate_choice=False)
+    service = SelectField(_l("Service"), coerce=int, validate_choice=False)
+    note = TextAreaField(
+        _l("Note (optional)"),
+        validators=[Length(max=500, message=_l("Keep the note under 500 characters."))],
+    )
+
+    parsed_date: date | None = None
+    parsed_minutes: int | None = None
+
+    def validate_date(self, field: StringField) -> None:
+        try:
+            self.parsed_date = date.fromisoformat((field.data or "").strip())
+        except ValueError as exc:
+            raise ValidationError(_l("Enter the date of the service.")) from exc
+
+    def validate_minutes(self, field: StringField) -> None:
+        raw_minutes = (field.data or "").strip()
+        raw_hours = (self.hours.data or "").strip()
+        if raw_minutes:
+            if not raw_minutes.isdigit():
+                raise ValidationError(_l("Enter whole minutes, such as 90."))
+            self.parsed_minutes = int(raw_minutes)
+        elif raw_hours:
+            try:
+                value = Decimal(raw_hours)
+            except InvalidOperation as exc:
+                raise ValidationError(_l("Enter hours as a number, such as 1.5.")) from exc
+            if not value.is_finite() or value <= 0:
+                raise ValidationError(_l("Enter hours as a number, such as 1.5."))
+            self.parsed_minutes = int((value * 60).to_integral_value())
+        else:
+            raise ValidationError(_l("Enter how long you served, in minutes or hours."))
+        if not 1 <= self.parsed_minutes <= 720:
+            raise ValidationError(_l("Enter between 1 and 720 minutes (12 hours) for one log."))

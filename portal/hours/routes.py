@@ -1,0 +1,112 @@
+"""A volunteer's own hour logs: log service, see the list, cancel a pending one."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from portal.clock import today_local
+from portal.extensions import db
+from portal.forms import EmptyForm, show_error
+from portal.hours.forms import HourLogForm
+from portal.htmx import render
+from portal.models import HourLog, Service
+from portal.services import hours as hour_service
+from portal.services import idempotency, teams
+from portal.services.errors import DomainError, Forbidden
+
+bp = Blueprint("hours", __name__, url_prefix="/hours")
+
+
+def _fill_choices(form: HourLogForm) -> None:
+    locale = str(get_locale())
+    my_teams = teams.active_teams_of(current_user)
+    form.team.choices = [(0, _("Choose…"))] + [(t.id, t.name) for t in my_teams]
+    services = db.session.scalars(
+        select(Service)
+        .where(Service.community_id == current_user.community_id, Service.active.is_(True))
+        .order_by(Service.id)
+    )
+    form.service.choices = [(0, _("Choose…"))] + [
+        (s.id, s.display_name(locale)) for s in services
+    ]
+
+
+@bp.get("")
+@login_required
+def index() -> str:
+    before = request.args.get("before", "")
+    stmt = select(HourLog).where(HourLog.member_id == current_user.id)
+    if before.isdigit():
+        stmt = stmt.where(HourLog.id < int(before))
+    size = current_app.config["PAGE_SIZE"]
+    logs = list(db.session.scalars(stmt.order_by(HourLog.id.desc()).limit(size + 1)))
+    next_cursor = logs[size - 1].id if len(logs) > size else None
+    return render(
+        "hours/index.html",
+        "rows",
+        logs=logs[:size],
+        next_cursor=next_cursor,
+        cancel_form=EmptyForm(),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new() -> Response | tuple[str, int]:
+    form = HourLogForm()
+    _fill_choices(form)
+    if request.method == "GET" and not form.date.data:
+        form.date.data = today_local().isoformat()
+    if form.validate_on_submit():
+        try:
+            replay = idempotency.claim(form.once.data, current_user)
+            if replay is not None:
+                return redirect(replay.result_url or url_for("hours.index"), 303)
+            log = hour_service.log_hours(
+                current_user,
+                hour_service.LogRequest(
+                    team_id=form.team.data,
+                    service_id=form.service.data,
+                    service_date=form.parsed_date,
+                    minutes=form.parsed_minutes,
+                    note=form.note.data or "",
+                ),
+                today=today_local(),
+            )
+            target = url_for("hours.index", logged=log.id)
+            idempotency.remember_result(form.once.data, target)
+        except DomainError as error:
+            db.session.rollback()
+            _fill_choices(form)
+            show_error(form, error.message, error.field)
+        else:
+            db.session.commit()
+            flash(_("Logged. A coordinator will review it."), "success")
+            return redirect(target, 303)
+    status = 422 if request.method == "POST" else 200
+    return render("hours/new.html", form=form), status
+
+
+@bp.post("/<int:log_id>/cancel")
+@login_required
+def cancel(log_id: int) -> Response:
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        hour_service.cancel_log(current_user, log_id)
+    except Forbidden:
+        db.session.rollback()
+        abort(403)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+        flash(_("The record was cancelled."), "success")
+    return redirect(url_for("hours.index"), 303)

@@ -1,0 +1,30 @@
+"""The one place that decides between a whole page and a fragment of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from jinja2_fragments.flask import render_block, render_blocks
+
+
+def is_htmx() -> bool:
+    # A boosted navigation wants the whole page; a targeted request wants a fragment.
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-Boosted")
+
+
+def render(template: str, block: str | list[str] | None = None, **context: Any) -> str:
+    """Render the page, or only `block` (or several blocks: the target and its out-of-band
+    companions) of the same template for an htmx request."""
+    if block and is_htmx():
+        if isinstance(block, list):
+            return render_blocks(template, block, **context)
+        return render_block(template, block, **context)
+    return render_template(template, **context)
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def _vary(response: Response) -> Response:
+        response.vary.add("HX-Request")
+        return response

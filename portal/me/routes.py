@@ -1,0 +1,122 @@
+"""The member's own pages: dashboard, statement (and its CSV), settings."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal.auth.forms import ElderModeForm, LanguageForm, PasswordForm
+from portal.extensions import db
+from portal.forms import show_error
+from portal.htmx import render
+from portal.i18n import ENTRY_KIND_LABELS
+from portal.services import hours as hour_service
+from portal.services import ledger, members, statement
+from portal.services.errors import DomainError
+
+bp = Blueprint("me", __name__, url_prefix="/me")
+
+
+def _cursor() -> int | None:
+    raw = request.args.get("before", "")
+    return int(raw) if raw.isdigit() else None
+
+
+@bp.get("")
+@login_required
+def dashboard() -> str:
+    lines, _next = statement.page(current_user, before=None, size=5)
+    return render(
+        "me/dashboard.html",
+        balance=ledger.balance_of(current_user),
+        pending=hour_service.pending_minutes(current_user),
+        lines=lines,
+    )
+
+
+@bp.get("/statement")
+@login_required
+def statement_page() -> str:
+    lines, next_cursor = statement.page(
+        current_user, before=_cursor(), size=current_app.config["PAGE_SIZE"]
+    )
+    return render(
+        "me/statement.html",
+        "rows",
+        lines=lines,
+        next_cursor=next_cursor,
+        first_page=_cursor() is None,
+    )
+
+
+@bp.get("/statement.csv")
+@login_required
+def statement_csv() -> Response:
+    member = current_user._get_current_object()
+    locale = str(get_locale())
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        # A BOM first, so Excel reads the Chinese text as UTF-8.
+        yield "\ufeff"
+        writer.writerow(["date", "kind", "description", "minutes", "balance_minutes"])
+        for line in statement.all_lines(member):
+            label = str(ENTRY_KIND_LABELS.get(line.kind, line.kind))
+            writer.writerow(
+                [
+                    line.created_at.date().isoformat(),
+                    line.kind,
+                    line.description(label, locale),
+                    line.minutes,
+                    line.balance_after,
+                ]
+            )
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(rows(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="statement.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings() -> Response | tuple[str, int] | str:
+    password_form = PasswordForm()
+    if password_form.validate_on_submit():
+        try:
+            members.change_password(
+                current_user,
+                password_form.current_password.data or "",
+                password_form.new_password.data or "",
+            )
+        except DomainError as error:
+            show_error(password_form, error.message, error.field)
+        else:
+            db.session.commit()
+            # The version changed: sign this browser in again with the new one.
+            from flask_login import login_user
+
+            login_user(current_user._get_current_object())
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("me.settings"), 303)
+    status = 422 if request.method == "POST" else 200
+    return (
+        render(
+            "me/settings.html",
+            password_form=password_form,
+            language_form=LanguageForm(locale=current_user.locale),
+            elder_form=ElderModeForm(elder="1" if current_user.elder_mode else "0"),
+        ),
+        status,
+    )

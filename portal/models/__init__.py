@@ -1,0 +1,24 @@
+"""Typed SQLAlchemy models. Import from here: `from portal.models import Member`."""
+
+from portal.models.audit import AuditEvent
+from portal.models.community import Community, Service
+from portal.models.hours import HourLog
+from portal.models.idempotency import FormKey
+from portal.models.ledger import Account, JournalEntry, LedgerHead, Posting
+from portal.models.member import Member
+from portal.models.team import Team, TeamMembership
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "Community",
+    "FormKey",
+    "HourLog",
+    "JournalEntry",
+    "LedgerHead",
+    "Member",
+    "Posting",
+    "Service",
+    "Team",
+    "TeamMembership",
+]

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models._time import utcnow
+from portal.models.community import Service
+from portal.models.member import Member
+from portal.models.team import Team
+
+LOG_STATUSES = ("pending", "approved", "rejected", "cancelled")
+LOG_SOURCES = ("self", "kiosk", "request", "activity")
+MAX_LOG_MINUTES = 720
+MAX_DAY_MINUTES = 24 * 60
+
+
+class HourLog(db.Model):
+    """A volunteer's claim of service (服务记录)."""
+
+    __tablename__ = "hour_logs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    service_date: Mapped[date]
+    minutes: Mapped[int]
+    note: Mapped[str] = mapped_column(Text, default="")
+    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    source: Mapped[str] = mapped_column(String(16), default="self")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reject_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+
+    member: Mapped[Member] = relationship(foreign_keys=[member_id])
+    team: Mapped[Team] = relationship()
+    service: Mapped[Service] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("minutes BETWEEN 1 AND 720", name="minutes"),
+        CheckConstraint(
+            "status IN ('pending', 'approved', 'rejected', 'cancelled')", name="status"
+        ),
+        CheckConstraint("source IN ('self', 'kiosk', 'request', 'activity')", name="source"),
+        CheckConstraint("status <> 'approved' OR entry_id IS NOT NULL", name="approved_posted"),
+        # The approval queue: a team's pending logs, oldest first.
+        Index(None, "team_id", "status", "id"),
+        # A member's own list, newest first, and the per-day total.
+        Index(None, "member_id", "id"),
+        Index(None, "member_id", "service_date"),
+    )

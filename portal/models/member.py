@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models._time import utcnow
+from portal.models.community import Community
+
+ROLES = ("member", "admin")
+
+
+class Member(UserMixin, db.Model):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phone: Mapped[str] = mapped_column(String(11), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # Printed on the member card and typed at the kiosk.
+    member_no: Mapped[str] = mapped_column(String(12), unique=True)
+    pin_hash: Mapped[str | None] = mapped_column(String(255))
+    birth_year: Mapped[int]
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    locale: Mapped[str] = mapped_column(String(8), default="zh_CN")
+    elder_mode: Mapped[bool] = mapped_column(default=False)
+    party_member: Mapped[bool] = mapped_column(default=False)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    active: Mapped[bool] = mapped_column(default=True)
+    # Bumped on logout and password change: every older session cookie stops working.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    community: Mapped[Community] = relationship(lazy="joined")
+
+    __table_args__ = (
+        CheckConstraint("role IN ('member', 'admin')", name="role"),
+        CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year"),
+        CheckConstraint("locale IN ('zh_CN', 'en')", name="locale"),
+    )
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def masked_name(self) -> str:
+        """王** — what a shared screen may show."""
+        return self.name[:1] + "*" * max(len(self.name) - 1, 1)

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule said no. `message` is shown to the user (a lazy translated string);
+    `field` names the form field it belongs next to, if any."""
+
+    def __init__(self, message: object, field: str | None = None) -> None:
+        super().__init__(str(message))
+        self.message = message
+        self.field = field
+
+
+class Forbidden(DomainError):
+    """The actor may not do this (maps to 403)."""
+
+
+class InsufficientBalance(DomainError):
+    pass
+
+
+class AlreadyDecided(DomainError):
+    pass

@@ -1,0 +1,199 @@
+"""Hour logs: log, cancel, approve (posts to the ledger), reject."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Community, HourLog, Member, Service, Team
+from portal.models._time import utcnow
+from portal.models.hours import MAX_DAY_MINUTES, MAX_LOG_MINUTES
+from portal.services import audit, ledger, teams
+from portal.services.errors import AlreadyDecided, DomainError, Forbidden
+from portal.services.locking import lock_row
+
+
+@dataclass(frozen=True)
+class LogRequest:
+    team_id: int | None
+    service_id: int | None
+    service_date: date | None
+    minutes: int | None
+    note: str = ""
+    beneficiary_id: int | None = None
+
+
+def log_hours(member: Member, req: LogRequest, *, today: date, source: str = "self") -> HourLog:
+    """Record a pending claim of service after checking every limit."""
+    if req.minutes is None or not 1 <= req.minutes <= MAX_LOG_MINUTES:
+        raise DomainError(
+            _l("Enter between 1 and 720 minutes (12 hours) for one log."), field="minutes"
+        )
+    if req.service_date is None:
+        raise DomainError(_l("Enter the date of the service."), field="date")
+    if req.service_date > today:
+        raise DomainError(_l("The date cannot be in the future."), field="date")
+    community = db.session.get(Community, member.community_id)
+    assert community is not None
+    oldest = today - timedelta(days=community.log_window_days)
+    if req.service_date < oldest:
+        raise DomainError(
+            _l(
+                "Service older than %(days)s days can no longer be logged.",
+                days=community.log_window_days,
+            ),
+            field="date",
+        )
+    team = db.session.get(Team, req.team_id) if req.team_id else None
+    if team is None or team.archived or not teams.is_active_member(member, team.id):
+        raise DomainError(_l("Choose one of your teams."), field="team")
+    service = db.session.get(Service, req.service_id) if req.service_id else None
+    if service is None or service.community_id != team.community_id or not service.active:
+        raise DomainError(_l("Choose a service from the list."), field="service")
+    if len(req.note) > 500:
+        raise DomainError(_l("Keep the note under 500 characters."), field="note")
+
+    day_total = db.session.scalar(
+        select(func.coalesce(func.sum(HourLog.minutes), 0)).where(
+            HourLog.member_id == member.id,
+            HourLog.service_date == req.service_date,
+            HourLog.status.in_(("pending", "approved")),
+        )
+    )
+    if day_total + req.minutes > MAX_DAY_MINUTES:
+        left = max(MAX_DAY_MINUTES - day_total, 0)
+        raise DomainError(
+            _l(
+                "That day already has %(logged)s minutes logged; at most %(left)s more fit "
+                "in 24 hours.",
+                logged=day_total,
+                left=left,
+            ),
+            field="minutes",
+        )
+
+    log = HourLog(
+        member_id=member.id,
+        team_id=team.id,
+        service_id=service.id,
+        community_id=team.community_id,
+        service_date=req.service_date,
+        minutes=req.minutes,
+        note=req.note.strip(),
+        beneficiary_id=req.beneficiary_id,
+        source=source,
+        status="pending",
+    )
+    db.session.add(log)
+    db.session.flush()
+    return log
+
+
+def _locked_pending(log_id: int) -> HourLog:
+    log = lock_row(HourLog, log_id)
+    if log is None:
+        raise DomainError(_l("That record does not exist."))
+    return log
+
+
+def cancel_log(member: Member, log_id: int) -> HourLog:
+    log = _locked_pending(log_id)
+    if log.member_id != member.id:
+        raise Forbidden(_l("You can only cancel your own records."))
+    if log.status != "pending":
+        raise AlreadyDecided(_l("Only a pending record can be cancelled."))
+    log.status = "cancelled"
+    log.decided_at = utcnow()
+    log.decided_by_id = member.id
+    audit.record(member, "hour_log.cancel", log, community_id=log.community_id)
+    db.session.flush()
+    return log
+
+
+def check_may_decide(approver: Member, log: HourLog) -> None:
+    if log.member_id == approver.id:
+        raise Forbidden(_l("Nobody approves their own hours."))
+    if not teams.is_coordinator(approver, log.team_id):
+        raise Forbidden(_l("Only a coordinator of this team can decide on its hours."))
+
+
+def approve_log(approver: Member, log_id: int) -> HourLog:
+    """pending → approved, crediting issuance → volunteer in the same transaction."""
+    log = _locked_pending(log_id)
+    check_may_decide(approver, log)
+    if log.status != "pending":
+        raise AlreadyDecided(_l("This record has already been decided."))
+    volunteer = db.session.get(Member, log.member_id)
+    assert volunteer is not None
+    entry = ledger.transfer(
+        "hours",
+        ledger.issuance_account(log.community_id),
+        ledger.member_account(volunteer),
+        log.minutes,
+        idempotency_key=f"hour_log:{log.id}",
+        memo=f"hour_log:{log.id}",
+        community_id=log.community_id,
+        actor=approver,
+    )
+    log.status = "approved"
+    log.entry_id = entry.id
+    log.decided_at = utcnow()
+    log.decided_by_id = approver.id
+    audit.record(
+        approver, "hour_log.approve", log, community_id=log.community_id, minutes=log.minutes
+    )
+    db.session.flush()
+    return log
+
+
+def reject_log(approver: Member, log_id: int, reason: str) -> HourLog:
+    reason = (reason or "").strip()
+    log = _locked_pending(log_id)
+    check_may_decide(approver, log)
+    if not reason:
+        raise DomainError(_l("Give a reason so the volunteer knows why."), field="reason")
+    if len(reason) > 300:
+        raise DomainError(_l("Keep the reason under 300 characters."), field="reason")
+    if log.status != "pending":
+        raise AlreadyDecided(_l("This record has already been decided."))
+    log.status = "rejected"
+    log.reject_reason = reason
+    log.decided_at = utcnow()
+    log.decided_by_id = approver.id
+    audit.record(approver, "hour_log.reject", log, reason=reason, community_id=log.community_id)
+    db.session.flush()
+    return log
+
+
+def approve_many(approver: Member, log_ids: Iterable[int]) -> tuple[list[HourLog], int]:
+    """Approve a selection. All-or-nothing on permission (one forbidden id refuses the
+    batch); logs already decided by someone else are skipped and counted."""
+    ids = sorted(set(log_ids))
+    if not ids:
+        raise DomainError(_l("Select at least one record."), field="logs")
+    for log_id in ids:
+        log = db.session.get(HourLog, log_id)
+        if log is None:
+            raise DomainError(_l("That record does not exist."))
+        check_may_decide(approver, log)
+    approved: list[HourLog] = []
+    skipped = 0
+    for log_id in ids:
+        try:
+            approved.append(approve_log(approver, log_id))
+        except AlreadyDecided:
+            skipped += 1
+    return approved, skipped
+
+
+def pending_minutes(member: Member) -> int:
+    return db.session.scalar(
+        select(func.coalesce(func.sum(HourLog.minutes), 0)).where(
+            HourLog.member_id == member.id, HourLog.status == "pending"
+        )
+    )

@@ -1,0 +1,51 @@
+"""One-time form keys: a replayed POST gets the first answer and does nothing again."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import FormKey, Member
+from portal.services.errors import DomainError
+
+KEY_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def claim(key: str | None, member: Member) -> FormKey | None:
+    """Claim `key` for this request. Returns None when it is fresh (go ahead and act),
+    or the earlier claim when the same form was already submitted (answer with its result).
+
+    The claim commits or rolls back with the work it guards: a failed attempt leaves the
+    key free for a corrected resubmission.
+    """
+    if not key or not KEY_PATTERN.match(key):
+        raise DomainError(_l("This form has expired. Please open the page again and retry."))
+    existing = db.session.get(FormKey, key)
+    if existing is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(FormKey(key=key, member_id=member.id))
+        except IntegrityError:
+            # A concurrent request with the same key committed first.
+            existing = db.session.get(FormKey, key, populate_existing=True)
+            if existing is None:  # pragma: no cover - it just committed
+                raise
+        else:
+            return None
+    if existing.member_id != member.id:
+        raise DomainError(_l("This form has expired. Please open the page again and retry."))
+    return existing
+
+
+def remember_result(key: str, url: str) -> None:
+    form_key = db.session.get(FormKey, key)
+    if form_key is not None:
+        form_key.result_url = url
