@@ -39,3 +39,10 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.session_protection = None  # the session version does this job
+
+
+def current_member() -> Member:
+    """The logged-in member as a real model object (services take models, not proxies)."""
+    from flask_login import current_user
+
+    return current_user._get_current_object()  # type: ignore[no-any-return]

@@ -27,7 +27,9 @@ def make_admin(phone: str) -> None:
         sys.exit(1)
     members.make_admin(member)
     db.session.commit()
-    click.echo(f"{member.name} ({member.phone}) is now an admin of community {member.community_id}.")
+    click.echo(
+        f"{member.name} ({member.phone}) is now an admin of community {member.community_id}."
+    )
 
 
 @demo_cli.command("load")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_wtf import FlaskForm
-from wtforms import HiddenField
+from wtforms import HiddenField, SelectChoice
 
 from portal.services import idempotency
 
@@ -38,3 +40,8 @@ def safe_next(target: str | None, default: str) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def choices(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
+    """(value, label) pairs as select options."""
+    return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]

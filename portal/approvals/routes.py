@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from portal.auth_session import current_member
 from portal.extensions import db
 from portal.forms import OnceForm
 from portal.htmx import is_htmx, render
@@ -48,7 +49,7 @@ def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[Hour
 @bp.get("")
 @login_required
 def index() -> str:
-    team_ids = teams.coordinated_team_ids(current_user)
+    team_ids = teams.coordinated_team_ids(current_member())
     after_raw = request.args.get("after", "")
     logs, next_cursor = _queue(
         team_ids, int(after_raw) if after_raw.isdigit() else None, current_app.config["PAGE_SIZE"]
@@ -78,7 +79,7 @@ def _answer(log_id: int, message: str | None = None) -> Response | str:
             message=message,
             now=utcnow(),
             form=OnceForm(),
-            pending_count=_pending_count(teams.coordinated_team_ids(current_user)),
+            pending_count=_pending_count(teams.coordinated_team_ids(current_member())),
         )
     if message:
         flash(message, "info")
@@ -91,8 +92,8 @@ def _decide(log_id: int, decide) -> Response | str:  # type: ignore[no-untyped-d
         abort(400)
     log = db.get_or_404(HourLog, log_id)
     try:
-        hour_service.check_may_decide(current_user, log)
-        replay = idempotency.claim(form.once.data, current_user)
+        hour_service.check_may_decide(current_member(), log)
+        replay = idempotency.claim(form.once.data, current_member())
         if replay is not None:
             return _answer(log_id)
         message = decide()
@@ -117,7 +118,7 @@ def _decide(log_id: int, decide) -> Response | str:  # type: ignore[no-untyped-d
 @login_required
 def approve(log_id: int) -> Response | str:
     def decide() -> str:
-        log = hour_service.approve_log(current_user, log_id)
+        log = hour_service.approve_log(current_member(), log_id)
         return _("Approved %(name)s's record.", name=log.member.name)
 
     return _decide(log_id, decide)
@@ -127,7 +128,7 @@ def approve(log_id: int) -> Response | str:
 @login_required
 def reject(log_id: int) -> Response | str:
     def decide() -> str:
-        log = hour_service.reject_log(current_user, log_id, request.form.get("reason", ""))
+        log = hour_service.reject_log(current_member(), log_id, request.form.get("reason", ""))
         return _("Rejected %(name)s's record.", name=log.member.name)
 
     return _decide(log_id, decide)
@@ -141,9 +142,9 @@ def bulk() -> Response:
         abort(400)
     ids = [int(raw) for raw in request.form.getlist("logs") if raw.isdigit()]
     try:
-        if idempotency.claim(form.once.data, current_user) is not None:
+        if idempotency.claim(form.once.data, current_member()) is not None:
             return redirect(url_for("approvals.index"), 303)
-        approved, skipped = hour_service.approve_many(current_user, ids)
+        approved, skipped = hour_service.approve_many(current_member(), ids)
     except Forbidden:
         db.session.rollback()
         abort(403)

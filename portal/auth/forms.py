@@ -7,6 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
 
+from portal.forms import choices
+
 
 class RegisterForm(FlaskForm):
     name = StringField(
@@ -27,7 +29,9 @@ class RegisterForm(FlaskForm):
         render_kw={"autocomplete": "new-password"},
     )
     community = SelectField(
-        _l("Community"), coerce=int, validate_choice=False,
+        _l("Community"),
+        coerce=int,
+        validate_choice=False,
         validators=[InputRequired(_l("Choose your community."))],
     )
     birth_year = IntegerField(
@@ -72,13 +76,15 @@ class PasswordForm(FlaskForm):
 
 class LanguageForm(FlaskForm):
     locale = SelectField(
-        _l("Language"), choices=[("zh_CN", "中文"), ("en", "English")], validate_choice=True
+        _l("Language"),
+        choices=choices([("zh_CN", "中文"), ("en", "English")]),
+        validate_choice=True,
     )
 
 
 class ElderModeForm(FlaskForm):
     elder = SelectField(
         _l("Elder mode (长辈版)"),
-        choices=[("1", _l("On")), ("0", _l("Off"))],
+        choices=choices([("1", _l("On")), ("0", _l("Off"))]),
         validate_choice=True,
     )

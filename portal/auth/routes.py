@@ -9,8 +9,9 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal.auth.forms import ElderModeForm, LanguageForm, LoginForm, RegisterForm
+from portal.auth_session import current_member
 from portal.extensions import client_address, db, limiter
-from portal.forms import EmptyForm, safe_next, show_error
+from portal.forms import EmptyForm, choices, safe_next, show_error
 from portal.htmx import render
 from portal.models import Community
 from portal.services import members
@@ -37,7 +38,7 @@ def register() -> Response | tuple[str, int] | str:
         return redirect(url_for("me.dashboard"))
     form = RegisterForm()
     locale = session.get("locale", "zh_CN")
-    form.community.choices = [(0, _("Choose…")), *_community_choices(locale)]
+    form.community.choices = choices([(0, _("Choose…")), *_community_choices(locale)])
     if form.validate_on_submit():
         try:
             member = members.register(
@@ -99,7 +100,7 @@ def login() -> Response | tuple[str, int] | str:
 def logout() -> Response:
     form = EmptyForm()
     if form.validate_on_submit() and current_user.is_authenticated:
-        members.end_sessions(current_user)
+        members.end_sessions(current_member())
         db.session.commit()
     logout_user()
     locale = session.get("locale")
@@ -115,7 +116,7 @@ def set_language() -> Response:
     if form.validate_on_submit():
         session["locale"] = form.locale.data
         if current_user.is_authenticated:
-            members.set_preferences(current_user, locale=form.locale.data)
+            members.set_preferences(current_member(), locale=form.locale.data)
             db.session.commit()
     return redirect(safe_next(request.form.get("next"), url_for("main.index")), 303)
 
@@ -127,6 +128,6 @@ def set_elder_mode() -> Response:
         on = form.elder.data == "1"
         session["elder_mode"] = on
         if current_user.is_authenticated:
-            members.set_preferences(current_user, elder_mode=on)
+            members.set_preferences(current_member(), elder_mode=on)
             db.session.commit()
     return redirect(safe_next(request.form.get("next"), url_for("main.index")), 303)

@@ -9,9 +9,10 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal.auth_session import current_member
 from portal.clock import today_local
 from portal.extensions import db
-from portal.forms import EmptyForm, show_error
+from portal.forms import EmptyForm, choices, show_error
 from portal.hours.forms import HourLogForm
 from portal.htmx import render
 from portal.models import HourLog, Service
@@ -24,16 +25,16 @@ bp = Blueprint("hours", __name__, url_prefix="/hours")
 
 def _fill_choices(form: HourLogForm) -> None:
     locale = str(get_locale())
-    my_teams = teams.active_teams_of(current_user)
-    form.team.choices = [(0, _("Choose…"))] + [(t.id, t.name) for t in my_teams]
+    my_teams = teams.active_teams_of(current_member())
+    form.team.choices = choices([(0, _("Choose…")), *((t.id, t.name) for t in my_teams)])
     services = db.session.scalars(
         select(Service)
         .where(Service.community_id == current_user.community_id, Service.active.is_(True))
         .order_by(Service.id)
     )
-    form.service.choices = [(0, _("Choose…"))] + [
-        (s.id, s.display_name(locale)) for s in services
-    ]
+    form.service.choices = choices(
+        [(0, _("Choose…")), *((s.id, s.display_name(locale)) for s in services)]
+    )
 
 
 @bp.get("")
@@ -64,11 +65,11 @@ def new() -> Response | tuple[str, int]:
         form.date.data = today_local().isoformat()
     if form.validate_on_submit():
         try:
-            replay = idempotency.claim(form.once.data, current_user)
+            replay = idempotency.claim(form.once.data, current_member())
             if replay is not None:
                 return redirect(replay.result_url or url_for("hours.index"), 303)
             log = hour_service.log_hours(
-                current_user,
+                current_member(),
                 hour_service.LogRequest(
                     team_id=form.team.data,
                     service_id=form.service.data,
@@ -99,7 +100,7 @@ def cancel(log_id: int) -> Response:
     if not form.validate_on_submit():
         abort(400)
     try:
-        hour_service.cancel_log(current_user, log_id)
+        hour_service.cancel_log(current_member(), log_id)
     except Forbidden:
         db.session.rollback()
         abort(403)

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth.forms import ElderModeForm, LanguageForm, PasswordForm
+from portal.auth_session import current_member
 from portal.extensions import db
 from portal.forms import show_error
 from portal.htmx import render
@@ -31,11 +32,11 @@ def _cursor() -> int | None:
 @bp.get("")
 @login_required
 def dashboard() -> str:
-    lines, _next = statement.page(current_user, before=None, size=5)
+    lines, _next = statement.page(current_member(), before=None, size=5)
     return render(
         "me/dashboard.html",
-        balance=ledger.balance_of(current_user),
-        pending=hour_service.pending_minutes(current_user),
+        balance=ledger.balance_of(current_member()),
+        pending=hour_service.pending_minutes(current_member()),
         lines=lines,
     )
 
@@ -44,7 +45,7 @@ def dashboard() -> str:
 @login_required
 def statement_page() -> str:
     lines, next_cursor = statement.page(
-        current_user, before=_cursor(), size=current_app.config["PAGE_SIZE"]
+        current_member(), before=_cursor(), size=current_app.config["PAGE_SIZE"]
     )
     return render(
         "me/statement.html",
@@ -58,7 +59,7 @@ def statement_page() -> str:
 @bp.get("/statement.csv")
 @login_required
 def statement_csv() -> Response:
-    member = current_user._get_current_object()
+    member = current_member()
     locale = str(get_locale())
 
     def rows() -> Iterator[str]:
@@ -96,7 +97,7 @@ def settings() -> Response | tuple[str, int] | str:
     if password_form.validate_on_submit():
         try:
             members.change_password(
-                current_user,
+                current_member(),
                 password_form.current_password.data or "",
                 password_form.new_password.data or "",
             )
@@ -107,7 +108,7 @@ def settings() -> Response | tuple[str, int] | str:
             # The version changed: sign this browser in again with the new one.
             from flask_login import login_user
 
-            login_user(current_user._get_current_object())
+            login_user(current_member())
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("me.settings"), 303)
     status = 422 if request.method == "POST" else 200

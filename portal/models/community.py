@@ -53,9 +53,7 @@ class Service(db.Model):
     redeemable: Mapped[bool] = mapped_column(default=True)
     active: Mapped[bool] = mapped_column(default=True)
 
-    __table_args__ = (
-        CheckConstraint("typical_minutes BETWEEN 1 AND 720", name="typical_minutes"),
-    )
+    __table_args__ = (CheckConstraint("typical_minutes BETWEEN 1 AND 720", name="typical_minutes"),)
 
     def display_name(self, locale: str) -> str:
         return self.name_en if locale == "en" and self.name_en else self.name

@@ -103,9 +103,7 @@ def _lock_head() -> LedgerHead:
     if head is None:
         try:
             with db.session.begin_nested():
-                db.session.add(
-                    LedgerHead(id=HEAD_ID, last_hash=GENESIS_HASH, entry_count=0)
-                )
+                db.session.add(LedgerHead(id=HEAD_ID, last_hash=GENESIS_HASH, entry_count=0))
         except IntegrityError:
             pass
         head = db.session.scalars(stmt).one()
@@ -221,9 +219,12 @@ def reverse(entry: JournalEntry, *, reason: str, actor: Member | None) -> Journa
     ).first()
     if already is not None:
         raise DomainError(_l("This entry has already been reversed."))
-    accounts = {a.id: a for a in db.session.scalars(
-        select(Account).where(Account.id.in_([p.account_id for p in entry.postings]))
-    )}
+    accounts = {
+        a.id: a
+        for a in db.session.scalars(
+            select(Account).where(Account.id.in_([p.account_id for p in entry.postings]))
+        )
+    }
     lines = [(accounts[p.account_id], -p.amount) for p in entry.postings]
     try:
         return post_entry(

@@ -155,4 +155,6 @@ def set_preferences(member: Member, *, locale: str | None = None, elder_mode: bo
 
 def make_admin(member: Member, actor: Member | None = None) -> None:
     member.role = "admin"
-    audit.record(actor, "member.role_change", member, community_id=member.community_id, role="admin")
+    audit.record(
+        actor, "member.role_change", member, community_id=member.community_id, role="admin"
+    )

@@ -26,8 +26,10 @@ class StatementLine:
 
     def description(self, kind_label: str, locale: str) -> str:
         if self.kind == "hours" and self.service_name:
-            name = self.service_name_en if locale == "en" and self.service_name_en else (
-                self.service_name
+            name = (
+                self.service_name_en
+                if locale == "en" and self.service_name_en
+                else (self.service_name)
             )
             return f"{kind_label}: {name} ({self.service_date})"
         if self.kind == "reversal" and self.memo:
@@ -86,7 +88,9 @@ def _query(account_id: int):  # type: ignore[no-untyped-def]
     )
 
 
-def page(member: Member, *, before: int | None, size: int) -> tuple[list[StatementLine], int | None]:
+def page(
+    member: Member, *, before: int | None, size: int
+) -> tuple[list[StatementLine], int | None]:
     """One page of lines older than posting `before`, and the cursor of the next page."""
     account_id = _account_id(member)
     if account_id is None:

@@ -1,0 +1,170 @@
+"""A live server and Playwright driving Debian's Chromium, plus the checks every page gets:
+axe-core finds no violations, the page works without JavaScript, and its compressed
+transfer fits DESIGN.md's budget (50 KB a page, 5 KB a fragment)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from portal import create_app
+from tests.support import skip_or_fail
+
+ROOT = Path(__file__).resolve().parent.parent
+AXE_PATH = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+PAGE_BUDGET = 50 * 1024
+FRAGMENT_BUDGET = 5 * 1024
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+    page_sizes: dict[str, int] = field(default_factory=dict)
+
+
+@pytest.fixture
+def live_server(database_url: str, app: Flask) -> Iterator[LiveServer]:
+    """The portal served over HTTP on a free port, with CSRF and everything real."""
+    live_app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "browser-test-secret",
+            "RATELIMIT_ENABLED": False,
+            "PASSWORD_HASH": app.config["PASSWORD_HASH"],
+        }
+    )
+    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=live_app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        with live_app.app_context():
+            from portal.extensions import db
+
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _playwright() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        skip_or_fail(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover
+        skip_or_fail("needs the playwright Python package")
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(_playwright: Any) -> Iterator[Any]:
+    browser = _playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE_PATH.exists():
+        skip_or_fail("needs axe-core: run `npm ci` (make test does)")
+    return AXE_PATH.read_text()
+
+
+class Checked:
+    """A Playwright page that checks each page it visits."""
+
+    def __init__(self, page: Any, live: LiveServer, axe: str, name: str) -> None:
+        self.page = page
+        self.live = live
+        self.axe = axe
+        self.name = name
+        self.visited: list[str] = []
+        self.sizes: dict[str, int] = {}
+        self._transfer = 0
+        page.on("requestfinished", self._count)
+
+    def _count(self, request: Any) -> None:
+        sizes = request.sizes()
+        self._transfer += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+
+    def goto(self, path: str) -> Any:
+        self._transfer = 0
+        response = self.page.goto(self.live.url + path)
+        self.page.wait_for_load_state("networkidle")
+        return response
+
+    def reset_transfer(self) -> None:
+        self._transfer = 0
+
+    def check(self, label: str | None = None) -> None:
+        """axe + budget on the page now shown (after a goto or a form submission)."""
+        self.page.wait_for_load_state("networkidle")
+        label = label or self.page.url.replace(self.live.url, "")
+        violations = axe_violations(self.page, self.axe)
+        assert not violations, f"axe violations on {label}: {violations}"
+        self.sizes[label] = self._transfer
+        assert self._transfer <= PAGE_BUDGET, f"{label}: {self._transfer} bytes > {PAGE_BUDGET}"
+        self.visited.append(label)
+
+    def screenshot(self, label: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{label}.png"), full_page=True)
+
+
+def axe_violations(page: Any, axe_source: str) -> list[str]:
+    page.evaluate(axe_source)
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {resultTypes: ['violations']});
+            return r.violations.map(v => v.id + ': ' + v.help + ' @ ' +
+                v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '));
+        }"""
+    )
+    return list(result)
+
+
+@pytest.fixture
+def new_page(browser: Any, live_server: LiveServer, axe_source: str):  # type: ignore[no-untyped-def]
+    """`new_page(name, js=True, width=360)` → a Checked page in a fresh browser context."""
+    contexts: list[Any] = []
+
+    def _new(name: str = "page", *, js: bool = True, width: int = 360) -> Checked:
+        context = browser.new_context(
+            viewport={"width": width, "height": 800},
+            java_script_enabled=js,
+            locale="zh-CN",
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        return Checked(page, live_server, axe_source, name)
+
+    yield _new
+    for context in contexts:
+        context.close()

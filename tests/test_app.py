@@ -1,0 +1,119 @@
+"""The foundation: pages, health, headers, languages, elder mode, configuration."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.config import load_config
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/register", "/healthz"])
+def test_public_pages_answer(client: FlaskClient, path: str) -> None:
+    assert client.get(path).status_code == 200
+
+
+def test_healthz_reports_database(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_is_503_when_database_unreachable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            # A directory cannot be opened as a database file.
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3",
+        }
+    )
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["database"] == "unreachable"
+
+
+def test_chinese_is_the_default_language(client: FlaskClient) -> None:
+    html = client.get("/login").get_data(as_text=True)
+    assert '<html lang="zh-CN"' in html
+    assert "登录" in html
+    assert "手机号" in html
+
+
+def test_visitor_switches_to_english_and_back(client: FlaskClient) -> None:
+    response = client.post("/settings/language", data={"locale": "en", "next": "/login"})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/login")
+    html = client.get("/login").get_data(as_text=True)
+    assert '<html lang="en"' in html
+    assert "Mobile number" in html
+    client.post("/settings/language", data={"locale": "zh_CN"})
+    assert "手机号" in client.get("/login").get_data(as_text=True)
+
+
+def test_unknown_language_is_refused_and_changes_nothing(client: FlaskClient) -> None:
+    client.post("/settings/language", data={"locale": "fr"})
+    assert '<html lang="zh-CN"' in client.get("/").get_data(as_text=True)
+
+
+def test_elder_mode_for_a_visitor(client: FlaskClient) -> None:
+    assert 'class="elder"' not in client.get("/").get_data(as_text=True)
+    client.post("/settings/elder", data={"elder": "1"})
+    assert 'class="elder"' in client.get("/").get_data(as_text=True)
+    client.post("/settings/elder", data={"elder": "0"})
+    assert 'class="elder"' not in client.get("/").get_data(as_text=True)
+
+
+def test_security_headers(client: FlaskClient) -> None:
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "HX-Request" in response.headers["Vary"]
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_production_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    config = load_config(tmp_path)
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert config["SECRET_KEY"] == "from-the-environment"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.sqlite3"})
+    response = app.test_client().get("/healthz")
+    assert "max-age=" in response.headers["Strict-Transport-Security"]
+
+
+def test_secret_key_is_generated_once_into_instance(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = load_config(tmp_path)["SECRET_KEY"]
+    second = load_config(tmp_path)["SECRET_KEY"]
+    assert first == second and len(first) >= 64
+    assert (tmp_path / "secret_key").read_text().strip() == first
+
+
+def test_database_url_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    assert load_config(tmp_path)["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+    monkeypatch.delenv("DATABASE_URL")
+    assert load_config(tmp_path)["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+
+
+def test_unknown_page_is_a_friendly_404(client: FlaskClient) -> None:
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "找不到" in response.get_data(as_text=True)
+
+
+def test_static_assets_are_local(client: FlaskClient, app: Flask) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert "http://" not in html.replace("http://localhost", "")
+    assert "https://" not in html
+    with client.get("/static/htmx.min.js") as response:
+        assert response.status_code == 200
