@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 
 def today_local() -> date:
-    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
+    name = "Asia/Shanghai"
+    if has_app_context():
+        name = current_app.config.get("BABEL_DEFAULT_TIMEZONE", name)
+    zone = ZoneInfo(name)
     return datetime.now(zone).date()

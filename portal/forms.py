@@ -21,7 +21,8 @@ class OnceForm(FlaskForm):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        if not self.once.data:
+        # A fresh key for each form shown; a submission must bring back the key it was given.
+        if not self.is_submitted() and not self.once.data:
             self.once.data = idempotency.new_key()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, has_request_context, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -37,6 +37,8 @@ ENTRY_KIND_LABELS = {
 def select_locale() -> str:
     """Chinese unless the member (or this browser's session) chose another language."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated:
         return current_user.locale
     chosen = session.get("locale")

@@ -6,7 +6,7 @@ class DomainError(Exception):
     `field` names the form field it belongs next to, if any."""
 
     def __init__(self, message: object, field: str | None = None) -> None:
-        super().__init__(str(message))
+        super().__init__(message)
         self.message = message
         self.field = field
 

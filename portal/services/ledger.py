@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
@@ -71,7 +72,7 @@ def balance_of(member: Member) -> int:
 # --- hashing --------------------------------------------------------------------------
 
 
-def entry_hash(entry: JournalEntry, lines: Sequence[tuple[int, int, int]]) -> str:
+def entry_hash(entry: JournalEntry | Any, lines: Sequence[tuple[int, int, int]]) -> str:
     """sha256(previous hash + canonical content). `lines` are (account_id, amount,
     balance_after) for each posting."""
     content = json.dumps(
@@ -260,23 +261,49 @@ class VerifyReport:
 
 def verify(batch: int = 5000) -> VerifyReport:
     """Recompute everything from postings: entry sums, hash chain, running and cached
-    balances. Reads in id order, in batches, so it runs in bounded memory per batch."""
+    balances. Reads plain rows in id order, a batch at a time, so memory stays bounded
+    (one integer per account) and the caller's session is left untouched."""
     report = VerifyReport()
     sums: dict[int, int] = {}
     expected_prev = GENESIS_HASH
     last_id = 0
+    entry_columns = (
+        JournalEntry.id,
+        JournalEntry.created_at,
+        JournalEntry.kind,
+        JournalEntry.memo,
+        JournalEntry.community_id,
+        JournalEntry.actor_id,
+        JournalEntry.reverses_id,
+        JournalEntry.idempotency_key,
+        JournalEntry.prev_hash,
+        JournalEntry.hash,
+    )
     while True:
-        entries = db.session.scalars(
-            select(JournalEntry)
+        entries = db.session.execute(
+            select(*entry_columns)
             .where(JournalEntry.id > last_id)
             .order_by(JournalEntry.id)
             .limit(batch)
         ).all()
         if not entries:
             break
+        by_entry: dict[int, list] = {}
+        for p in db.session.execute(
+            select(
+                Posting.id,
+                Posting.entry_id,
+                Posting.account_id,
+                Posting.amount,
+                Posting.balance_after,
+            )
+            .where(Posting.entry_id > last_id, Posting.entry_id <= entries[-1].id)
+            .order_by(Posting.id)
+        ):
+            by_entry.setdefault(p.entry_id, []).append(p)
         for entry in entries:
             report.entries += 1
-            postings = entry.postings
+            postings = by_entry.get(entry.id, [])
             report.postings += len(postings)
             lines = []
             for p in postings:
@@ -284,8 +311,8 @@ def verify(batch: int = 5000) -> VerifyReport:
                 sums[p.account_id] = running
                 if running != p.balance_after:
                     report.problems.append(
-                        f"posting {p.id} (entry {entry.id}, account {p.account_id}): "
-                        f"balance_after {p.balance_after} but postings sum to {running}"
+                        f"entry {entry.id}: posting {p.id} (account {p.account_id}) says "
+                        f"balance {p.balance_after} but postings sum to {running}"
                     )
                 lines.append((p.account_id, p.amount, p.balance_after))
             if len(postings) < 2:
@@ -297,21 +324,24 @@ def verify(batch: int = 5000) -> VerifyReport:
                 report.problems.append(
                     f"entry {entry.id}: hash chain broken (previous hash does not match)"
                 )
-            if entry_hash(entry, lines) != entry.hash:
+            if entry_hash(entry, lines) != entry.hash:  # type: ignore[arg-type]
                 report.problems.append(
                     f"entry {entry.id}: content does not match its hash (edited?)"
                 )
             expected_prev = entry.hash
         last_id = entries[-1].id
-        db.session.expunge_all()
 
-    head = db.session.get(LedgerHead, HEAD_ID)
+    head = db.session.execute(
+        select(LedgerHead.last_hash, LedgerHead.entry_count).where(LedgerHead.id == HEAD_ID)
+    ).first()
     if head is not None and (head.last_hash != expected_prev or head.entry_count != report.entries):
         report.problems.append(
             f"ledger head: expects {head.entry_count} entries ending in {head.last_hash[:12]}…, "
             f"found {report.entries} ending in {expected_prev[:12]}… (entries removed?)"
         )
-    for account in db.session.scalars(select(Account).order_by(Account.id)):
+    for account in db.session.execute(
+        select(Account.id, Account.code, Account.kind, Account.balance).order_by(Account.id)
+    ):
         report.accounts += 1
         from_postings = sums.get(account.id, 0)
         if account.balance != from_postings:
