@@ -41,12 +41,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
 
+    from portal.activities.routes import bp as activities_bp
+    from portal.admin.routes import bp as admin_bp
     from portal.approvals.routes import bp as approvals_bp
     from portal.auth.routes import bp as auth_bp
     from portal.hours.routes import bp as hours_bp
     from portal.main.routes import bp as main_bp
     from portal.me.routes import bp as me_bp
+    from portal.notifications.routes import bp as notifications_bp
+    from portal.teams.routes import bp as teams_bp
 
-    for blueprint in (main_bp, auth_bp, me_bp, hours_bp, approvals_bp):
+    for blueprint in (
+        main_bp,
+        auth_bp,
+        me_bp,
+        hours_bp,
+        approvals_bp,
+        teams_bp,
+        activities_bp,
+        admin_bp,
+        notifications_bp,
+    ):
         app.register_blueprint(blueprint)
     return app

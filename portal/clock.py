@@ -14,3 +14,11 @@ def today_local() -> date:
         name = current_app.config.get("BABEL_DEFAULT_TIMEZONE", name)
     zone = ZoneInfo(name)
     return datetime.now(zone).date()
+
+
+def now_local() -> datetime:
+    """The city's wall-clock time, naive (activities are stored that way)."""
+    name = "Asia/Shanghai"
+    if has_app_context():
+        name = current_app.config.get("BABEL_DEFAULT_TIMEZONE", name)
+    return datetime.now(ZoneInfo(name)).replace(tzinfo=None, microsecond=0)

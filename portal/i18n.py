@@ -34,6 +34,38 @@ ENTRY_KIND_LABELS = {
 }
 
 
+def notification_text(kind: str, params: dict) -> str:
+    """A notification in the reader's language, from its kind and stored parameters."""
+    texts = {
+        "join_accepted": _l("You have joined the team %(team)s.", team=params.get("team", "")),
+        "join_declined": _l(
+            "Your request to join %(team)s was declined.", team=params.get("team", "")
+        ),
+        "log_approved": _l(
+            "Your %(minutes)s minutes on %(date)s were approved.",
+            minutes=params.get("minutes", ""),
+            date=params.get("date", ""),
+        ),
+        "log_rejected": _l(
+            "Your %(minutes)s minutes on %(date)s were not approved: %(reason)s",
+            minutes=params.get("minutes", ""),
+            date=params.get("date", ""),
+            reason=params.get("reason", ""),
+        ),
+        "activity_changed": _l(
+            "The activity %(title)s has changed. Please check the time and place.",
+            title=params.get("title", ""),
+        ),
+        "activity_cancelled": _l(
+            "The activity %(title)s was cancelled.", title=params.get("title", "")
+        ),
+        "coordinator_appointed": _l(
+            "You are now a coordinator of %(team)s.", team=params.get("team", "")
+        ),
+    }
+    return str(texts.get(kind, kind))
+
+
 def select_locale() -> str:
     """Chinese unless the member (or this browser's session) chose another language."""
     languages = current_app.config["LANGUAGES"]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, request_finished
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -98,7 +98,15 @@ def app_ctx(app: Flask, database_url: str) -> Iterator[Flask]:
     twin = create_app({**_test_config(database_url), "SQLITE_AUTOCOMMIT_READER": True})
     with twin.app_context():
         db.session.info["fresh_reads"] = True
+        observer = db.session()
+
+        def _forget(sender: Flask, **extra: object) -> None:
+            # What the observer holds may be stale once a request has committed.
+            observer.expire_all()
+
+        request_finished.connect(_forget, app)
         yield twin
+        request_finished.disconnect(_forget, app)
         db.session.rollback()
         db.session.remove()
         db.engine.dispose()

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from portal.clock import now_local
 from portal.extensions import db
-from portal.models import AuditEvent, HourLog, JournalEntry
-from tests.support import World, log_hours
+from portal.models import (
+    Activity,
+    ActivitySignup,
+    AuditEvent,
+    HourLog,
+    JournalEntry,
+    Notification,
+    Team,
+    TeamMembership,
+)
+from tests.support import World, log_hours, make_member
 
 ROLES = [
     "visitor",
@@ -38,11 +49,37 @@ def _client(role: str, world: World, login, app) -> FlaskClient:  # type: ignore
     return login(member)
 
 
-def _snapshot() -> tuple[int, ...]:
+def _snapshot() -> tuple[object, ...]:
+    """Everything a refused request must leave as it was."""
     return (
         db.session.scalar(select(func.count(JournalEntry.id))),
         db.session.scalar(select(func.count(AuditEvent.id))),
-        db.session.scalar(select(func.count(HourLog.id)).where(HourLog.status == "pending")),
+        tuple(db.session.execute(select(HourLog.id, HourLog.status).order_by(HourLog.id))),
+        tuple(
+            db.session.execute(
+                select(TeamMembership.id, TeamMembership.role, TeamMembership.status).order_by(
+                    TeamMembership.id
+                )
+            )
+        ),
+        tuple(
+            db.session.execute(
+                select(Team.id, Team.name, Team.archived, Team.kiosk_auto_approve).order_by(Team.id)
+            )
+        ),
+        tuple(
+            db.session.execute(
+                select(Activity.id, Activity.title, Activity.place, Activity.attendance_marked_at)
+            )
+        ),
+        tuple(
+            db.session.execute(
+                select(ActivitySignup.id, ActivitySignup.status).order_by(ActivitySignup.id)
+            )
+        ),
+        db.session.scalar(
+            select(func.count(Notification.id)).where(Notification.read_at.is_(None))
+        ),
     )
 
 
@@ -50,6 +87,18 @@ def _snapshot() -> tuple[int, ...]:
 LOGIN = 302
 OPEN_PAGES: dict[str, int] = dict.fromkeys(ROLES, 200)
 MEMBER_PAGES: dict[str, int] = {**dict.fromkeys(ROLES, 200), "visitor": LOGIN}
+COORDINATOR_ONLY: dict[str, int] = {
+    **dict.fromkeys(ROLES, 403),
+    "visitor": LOGIN,
+    "coordinator": 303,
+}
+ADMIN_PAGES: dict[str, int] = {
+    **dict.fromkeys(ROLES, 403),
+    "visitor": LOGIN,
+    "admin": 200,
+    "other_admin": 200,
+}
+ADMIN_ONLY: dict[str, int] = {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "admin": 303}
 CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/", OPEN_PAGES),
     ("GET", "/healthz", OPEN_PAGES),
@@ -81,6 +130,44 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
         "/hours/{log}/cancel",
         {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "volunteer": 303},
     ),
+    # Teams, activities, admin (issue 4).
+    ("GET", "/teams", MEMBER_PAGES),
+    ("GET", "/teams/{team}", {**MEMBER_PAGES, "other_admin": 403}),
+    (
+        "POST",
+        "/teams/{team}/join",
+        {**dict.fromkeys(ROLES, 303), "visitor": LOGIN, "other_admin": 403},
+    ),
+    ("POST", "/teams/{team}/requests/{request}/accept", COORDINATOR_ONLY),
+    ("POST", "/teams/{team}/requests/{request}/decline", COORDINATOR_ONLY),
+    ("POST", "/teams/{team}/members/{membership}/remove", COORDINATOR_ONLY),
+    ("POST", "/teams/{team}/members/{membership}/promote", COORDINATOR_ONLY),
+    ("GET", "/teams/{team}/activities/new", {**COORDINATOR_ONLY, "coordinator": 200}),
+    ("POST", "/teams/{team}/activities/new", COORDINATOR_ONLY),
+    ("GET", "/activities/{activity}", {**MEMBER_PAGES, "other_admin": 403}),
+    (
+        "POST",
+        "/activities/{activity}/signup",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "volunteer": 303, "coordinator": 303},
+    ),
+    (
+        "POST",
+        "/activities/{activity}/cancel",
+        {**dict.fromkeys(ROLES, 303), "visitor": LOGIN, "other_admin": 403},
+    ),
+    ("POST", "/activities/{activity}/attendance", COORDINATOR_ONLY),
+    ("GET", "/activities/{activity}/edit", {**COORDINATOR_ONLY, "coordinator": 200}),
+    ("POST", "/activities/{activity}/edit", COORDINATOR_ONLY),
+    ("GET", "/admin", ADMIN_PAGES),
+    ("GET", "/admin/teams/new", ADMIN_PAGES),
+    ("POST", "/admin/teams/new", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
+    ("GET", "/admin/teams/{team}", {**ADMIN_PAGES, "other_admin": 403}),
+    ("POST", "/admin/teams/{team}", {**ADMIN_PAGES, "admin": 303, "other_admin": 403}),
+    ("POST", "/admin/teams/{team}/archive", ADMIN_ONLY),
+    ("POST", "/admin/teams/{team}/coordinators", ADMIN_ONLY),
+    ("POST", "/admin/teams/{team}/coordinators/{volunteer}/remove", ADMIN_ONLY),
+    ("GET", "/notifications", MEMBER_PAGES),
+    ("POST", "/notifications/read", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
 ]
 
 
@@ -98,11 +185,63 @@ def test_route_by_role(
     expected: dict,  # type: ignore[no-untyped-def]
 ) -> None:
     log = log_hours(world.volunteer, world.team, world.service, minutes=60)
+    newcomer = make_member(world.community, "申请人")
+    request = TeamMembership(team_id=world.team.id, member_id=newcomer.id, status="pending")
+    db.session.add(request)
+    start = now_local() + timedelta(days=2)
+    activity = Activity(
+        team_id=world.team.id,
+        service_id=world.service.id,
+        title="义诊",
+        place="活动室",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        capacity=5,
+        created_by_id=world.coordinator.id,
+    )
+    db.session.add(activity)
+    db.session.flush()
+    db.session.add(ActivitySignup(activity_id=activity.id, member_id=world.volunteer2.id))
+    membership = db.session.scalars(
+        select(TeamMembership).where(
+            TeamMembership.team_id == world.team.id, TeamMembership.member_id == world.volunteer2.id
+        )
+    ).one()
+    for member in (
+        world.resident,
+        world.other_admin,
+        world.admin,
+        world.coordinator,
+        world.volunteer,
+        world.other_coordinator,
+    ):
+        db.session.add(Notification(member_id=member.id, kind="join_accepted", params="{}"))
     db.session.commit()
     client = _client(role, world, login, app)
     before = _snapshot()
-    data = {"once": uuid.uuid4().hex, "reason": "不符合", "logs": [str(log.id)]}
-    url = path.format(log=log.id)
+    data = {
+        "once": uuid.uuid4().hex,
+        "reason": "不符合",
+        "logs": [str(log.id)],
+        "title": "义诊活动",
+        "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        "place": "二楼",
+        "capacity": "8",
+        "service": str(world.service.id),
+        "name": "矩阵测试队",
+        "category": "patrol",
+        "phone": world.volunteer2.phone,
+        "attended": [str(world.volunteer2.id)],
+    }
+    url = path.format(
+        log=log.id,
+        team=world.team.id,
+        request=request.id,
+        membership=membership.id,
+        activity=activity.id,
+        volunteer=world.volunteer2.id,
+    )
     response = client.get(url) if method == "GET" else client.post(url, data=data)
     assert response.status_code == expected[role], response.get_data(as_text=True)[:300]
     if method == "POST" and expected[role] != 303:

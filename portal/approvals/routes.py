@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from portal.auth_session import current_member
@@ -39,6 +40,12 @@ def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[Hour
         .where(HourLog.team_id.in_(team_ids), HourLog.status == "pending")
         .order_by(HourLog.id)
         .limit(size + 1)
+        # Each row shows its member, team and service: three batched loads, not 3 × page.
+        .options(
+            selectinload(HourLog.member),
+            selectinload(HourLog.team),
+            selectinload(HourLog.service),
+        )
     )
     if after is not None:
         stmt = stmt.where(HourLog.id > after)

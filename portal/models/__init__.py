@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models. Import from here: `from portal.models import Member`."""
 
+from portal.models.activity import Activity, ActivitySignup, Notification
 from portal.models.audit import AuditEvent
 from portal.models.community import Community, Service
 from portal.models.hours import HourLog
@@ -10,6 +11,9 @@ from portal.models.team import Team, TeamMembership
 
 __all__ = [
     "Account",
+    "Activity",
+    "ActivitySignup",
+    "Notification",
     "AuditEvent",
     "Community",
     "FormKey",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -38,6 +38,8 @@ class HourLog(db.Model):
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    # Set for logs created by marking an activity's attendance: one per member and activity.
+    activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id"))
 
     member: Mapped[Member] = relationship(foreign_keys=[member_id])
     team: Mapped[Team] = relationship()
@@ -50,6 +52,7 @@ class HourLog(db.Model):
         ),
         CheckConstraint("source IN ('self', 'kiosk', 'request', 'activity')", name="source"),
         CheckConstraint("status <> 'approved' OR entry_id IS NOT NULL", name="approved_posted"),
+        UniqueConstraint("activity_id", "member_id"),
         # The approval queue: a team's pending logs, oldest first.
         Index(None, "team_id", "status", "id"),
         # A member's own list, newest first, and the per-day total.

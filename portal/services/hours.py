@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.models import Community, HourLog, Member, Service, Team
 from portal.models._time import utcnow
 from portal.models.hours import MAX_DAY_MINUTES, MAX_LOG_MINUTES
-from portal.services import audit, ledger, teams
+from portal.services import audit, ledger, notifications, teams
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 from portal.services.locking import lock_row
 
@@ -26,6 +26,7 @@ class LogRequest:
     minutes: int | None
     note: str = ""
     beneficiary_id: int | None = None
+    activity_id: int | None = None
 
 
 def log_hours(member: Member, req: LogRequest, *, today: date, source: str = "self") -> HourLog:
@@ -86,6 +87,7 @@ def log_hours(member: Member, req: LogRequest, *, today: date, source: str = "se
         minutes=req.minutes,
         note=req.note.strip(),
         beneficiary_id=req.beneficiary_id,
+        activity_id=req.activity_id,
         source=source,
         status="pending",
     )
@@ -147,6 +149,9 @@ def approve_log(approver: Member, log_id: int) -> HourLog:
     audit.record(
         approver, "hour_log.approve", log, community_id=log.community_id, minutes=log.minutes
     )
+    notifications.notify(
+        log.member_id, "log_approved", "/hours", minutes=log.minutes, date=log.service_date
+    )
     db.session.flush()
     return log
 
@@ -166,6 +171,14 @@ def reject_log(approver: Member, log_id: int, reason: str) -> HourLog:
     log.decided_at = utcnow()
     log.decided_by_id = approver.id
     audit.record(approver, "hour_log.reject", log, reason=reason, community_id=log.community_id)
+    notifications.notify(
+        log.member_id,
+        "log_rejected",
+        "/hours",
+        minutes=log.minutes,
+        date=log.service_date,
+        reason=reason,
+    )
     db.session.flush()
     return log
 

@@ -1,11 +1,22 @@
-"""Who belongs to and coordinates which team."""
+"""Teams: who belongs to and coordinates which team, joining, rosters, admin set-up."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import date
 
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from portal.clock import today_local
 from portal.extensions import db
-from portal.models import Member, Team, TeamMembership
+from portal.models import HourLog, Member, Team, TeamMembership
+from portal.models.community import CATEGORIES
+from portal.services import audit, notifications
+from portal.services.errors import DomainError, Forbidden
+from portal.services.locking import lock_row
+
+# --- who is who -----------------------------------------------------------------------
 
 
 def active_teams_of(member: Member) -> list[Team]:
@@ -39,17 +50,31 @@ def is_coordinator(member: Member, team_id: int) -> bool:
     return team_id in coordinated_team_ids(member)
 
 
-def is_active_member(member: Member, team_id: int) -> bool:
-    return (
-        db.session.scalar(
-            select(TeamMembership.id).where(
-                TeamMembership.team_id == team_id,
-                TeamMembership.member_id == member.id,
-                TeamMembership.status == "active",
-            )
+def membership_of(member: Member, team_id: int) -> TeamMembership | None:
+    return db.session.scalar(
+        select(TeamMembership).where(
+            TeamMembership.team_id == team_id, TeamMembership.member_id == member.id
         )
-        is not None
     )
+
+
+def is_active_member(member: Member, team_id: int) -> bool:
+    membership = membership_of(member, team_id)
+    return membership is not None and membership.status == "active"
+
+
+def is_admin_of(member: Member, community_id: int) -> bool:
+    return member.is_admin and member.community_id == community_id
+
+
+def check_admin(actor: Member, community_id: int) -> None:
+    if not is_admin_of(actor, community_id):
+        raise Forbidden(_l("Only an admin of this community may do this."))
+
+
+def check_coordinator(actor: Member, team: Team) -> None:
+    if not is_coordinator(actor, team.id):
+        raise Forbidden(_l("Only a coordinator of this team may do this."))
 
 
 def add_member(team: Team, member: Member, role: str = "member") -> TeamMembership:
@@ -58,3 +83,308 @@ def add_member(team: Team, member: Member, role: str = "member") -> TeamMembersh
     db.session.add(membership)
     db.session.flush()
     return membership
+
+
+# --- listings ---------------------------------------------------------------------------
+
+
+def month_start(today: date | None = None) -> date:
+    return (today or today_local()).replace(day=1)
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    team: Team
+    members: int
+    minutes_this_month: int
+
+
+def teams_of_community(community_id: int, *, include_archived: bool = False) -> list[TeamRow]:
+    stmt = select(Team).where(Team.community_id == community_id).order_by(Team.id)
+    if not include_archived:
+        stmt = stmt.where(Team.archived.is_(False))
+    teams = list(db.session.scalars(stmt.limit(200)))
+    ids = [t.id for t in teams]
+    counts = dict(
+        db.session.execute(
+            select(TeamMembership.team_id, func.count(TeamMembership.id))
+            .where(TeamMembership.team_id.in_(ids), TeamMembership.status == "active")
+            .group_by(TeamMembership.team_id)
+        ).all()
+    )
+    minutes = dict(
+        db.session.execute(
+            select(HourLog.team_id, func.sum(HourLog.minutes))
+            .where(
+                HourLog.team_id.in_(ids),
+                HourLog.status == "approved",
+                HourLog.service_date >= month_start(),
+            )
+            .group_by(HourLog.team_id)
+        ).all()
+    )
+    return [TeamRow(t, counts.get(t.id, 0), minutes.get(t.id) or 0) for t in teams]
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    membership: TeamMembership
+    minutes_this_month: int
+    last_service: date | None
+
+
+def roster(team: Team) -> list[RosterRow]:
+    memberships = list(
+        db.session.scalars(
+            select(TeamMembership)
+            .where(TeamMembership.team_id == team.id, TeamMembership.status == "active")
+            .order_by(TeamMembership.role.desc(), TeamMembership.id)
+            .limit(500)
+        )
+    )
+    ids = [m.member_id for m in memberships]
+    minutes = dict(
+        db.session.execute(
+            select(HourLog.member_id, func.sum(HourLog.minutes))
+            .where(
+                HourLog.team_id == team.id,
+                HourLog.member_id.in_(ids),
+                HourLog.status == "approved",
+                HourLog.service_date >= month_start(),
+            )
+            .group_by(HourLog.member_id)
+        ).all()
+    )
+    last = dict(
+        db.session.execute(
+            select(HourLog.member_id, func.max(HourLog.service_date))
+            .where(
+                HourLog.team_id == team.id,
+                HourLog.member_id.in_(ids),
+                HourLog.status.in_(("pending", "approved")),
+            )
+            .group_by(HourLog.member_id)
+        ).all()
+    )
+    return [RosterRow(m, minutes.get(m.member_id) or 0, last.get(m.member_id)) for m in memberships]
+
+
+def coordinators_of(team: Team) -> list[Member]:
+    return list(
+        db.session.scalars(
+            select(Member)
+            .join(TeamMembership, TeamMembership.member_id == Member.id)
+            .where(
+                TeamMembership.team_id == team.id,
+                TeamMembership.status == "active",
+                TeamMembership.role == "coordinator",
+            )
+            .order_by(Member.id)
+        )
+    )
+
+
+def join_requests(team: Team) -> list[TeamMembership]:
+    return list(
+        db.session.scalars(
+            select(TeamMembership)
+            .where(TeamMembership.team_id == team.id, TeamMembership.status == "pending")
+            .order_by(TeamMembership.id)
+            .limit(200)
+        )
+    )
+
+
+# --- admin: teams and coordinators ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamFields:
+    name: str
+    category: str
+    description: str = ""
+    kiosk_auto_approve: bool = False
+
+
+def _check_fields(fields: TeamFields, community_id: int, team_id: int | None = None) -> None:
+    name = fields.name.strip()
+    if not 1 <= len(name) <= 100:
+        raise DomainError(_l("Give the team a name (up to 100 characters)."), field="name")
+    if fields.category not in CATEGORIES:
+        raise DomainError(_l("Choose a category from the list."), field="category")
+    if len(fields.description) > 2000:
+        raise DomainError(_l("Keep the description under 2000 characters."), field="description")
+    clash = db.session.scalar(
+        select(Team.id).where(Team.community_id == community_id, Team.name == name)
+    )
+    if clash is not None and clash != team_id:
+        raise DomainError(_l("This community already has a team of that name."), field="name")
+
+
+def create_team(admin: Member, fields: TeamFields) -> Team:
+    check_admin(admin, admin.community_id)
+    _check_fields(fields, admin.community_id)
+    team = Team(
+        community_id=admin.community_id,
+        name=fields.name.strip(),
+        category=fields.category,
+        description=fields.description.strip(),
+        kiosk_auto_approve=fields.kiosk_auto_approve,
+    )
+    db.session.add(team)
+    db.session.flush()
+    audit.record(admin, "team.create", team, community_id=team.community_id, name=team.name)
+    return team
+
+
+def update_team(admin: Member, team: Team, fields: TeamFields) -> Team:
+    check_admin(admin, team.community_id)
+    _check_fields(fields, team.community_id, team.id)
+    before = {
+        "name": team.name,
+        "category": team.category,
+        "kiosk_auto_approve": team.kiosk_auto_approve,
+    }
+    team.name = fields.name.strip()
+    team.category = fields.category
+    team.description = fields.description.strip()
+    team.kiosk_auto_approve = fields.kiosk_auto_approve
+    audit.record(admin, "team.update", team, community_id=team.community_id, before=before)
+    return team
+
+
+def set_archived(admin: Member, team: Team, archived: bool) -> None:
+    check_admin(admin, team.community_id)
+    team.archived = archived
+    audit.record(
+        admin,
+        "team.archive" if archived else "team.unarchive",
+        team,
+        community_id=team.community_id,
+    )
+
+
+def find_member_by_phone(phone: str, community_id: int) -> Member:
+    from portal.services.members import normalise_phone
+
+    member = db.session.scalar(select(Member).where(Member.phone == normalise_phone(phone)))
+    if member is None or member.community_id != community_id:
+        raise DomainError(_l("No member of this community has that mobile number."), field="phone")
+    return member
+
+
+def appoint_coordinator(admin: Member, team: Team, member: Member) -> TeamMembership:
+    check_admin(admin, team.community_id)
+    if member.community_id != team.community_id:
+        raise DomainError(_l("No member of this community has that mobile number."), field="phone")
+    membership = membership_of(member, team.id)
+    if membership is None:
+        membership = TeamMembership(team_id=team.id, member_id=member.id)
+        db.session.add(membership)
+    membership.role = "coordinator"
+    membership.status = "active"
+    db.session.flush()
+    audit.record(
+        admin, "team.appoint_coordinator", team, community_id=team.community_id, member_id=member.id
+    )
+    notifications.notify(member.id, "coordinator_appointed", f"/teams/{team.id}", team=team.name)
+    return membership
+
+
+def remove_coordinator(admin: Member, team: Team, member: Member) -> None:
+    check_admin(admin, team.community_id)
+    membership = membership_of(member, team.id)
+    if membership is None or membership.role != "coordinator":
+        raise DomainError(_l("That member is not a coordinator of this team."))
+    membership.role = "member"
+    audit.record(
+        admin, "team.remove_coordinator", team, community_id=team.community_id, member_id=member.id
+    )
+
+
+# --- members and coordinators ---------------------------------------------------------
+
+
+def request_join(member: Member, team: Team) -> TeamMembership:
+    if team.community_id != member.community_id or team.archived:
+        raise DomainError(_l("You can only join the open teams of your own community."))
+    membership = membership_of(member, team.id)
+    if membership is not None and membership.status in ("pending", "active"):
+        raise DomainError(
+            _l("You are already in this team.")
+            if membership.status == "active"
+            else _l("You have already asked to join; the coordinator will reply.")
+        )
+    if membership is None:
+        membership = TeamMembership(team_id=team.id, member_id=member.id)
+        db.session.add(membership)
+    membership.status = "pending"
+    membership.role = "member"
+    db.session.flush()
+    audit.record(member, "team.join_request", team, community_id=team.community_id)
+    return membership
+
+
+def _locked_membership(team: Team, membership_id: int) -> TeamMembership:
+    membership = lock_row(TeamMembership, membership_id)
+    if membership is None or membership.team_id != team.id:
+        raise DomainError(_l("That member is not in this team."))
+    return membership
+
+
+def decide_join(coordinator: Member, team: Team, membership_id: int, *, accept: bool) -> None:
+    check_coordinator(coordinator, team)
+    membership = _locked_membership(team, membership_id)
+    if membership.status != "pending":
+        raise DomainError(_l("This request has already been answered."))
+    membership.status = "active" if accept else "declined"
+    audit.record(
+        coordinator,
+        "team.join_accept" if accept else "team.join_decline",
+        team,
+        community_id=team.community_id,
+        member_id=membership.member_id,
+    )
+    notifications.notify(
+        membership.member_id,
+        "join_accepted" if accept else "join_declined",
+        f"/teams/{team.id}",
+        team=team.name,
+    )
+
+
+def remove_member(coordinator: Member, team: Team, membership_id: int) -> None:
+    check_coordinator(coordinator, team)
+    membership = _locked_membership(team, membership_id)
+    if membership.status != "active":
+        raise DomainError(_l("That member is not in this team."))
+    if membership.role == "coordinator":
+        raise DomainError(_l("A coordinator is removed by a community admin."))
+    membership.status = "removed"
+    audit.record(
+        coordinator,
+        "team.remove_member",
+        team,
+        community_id=team.community_id,
+        member_id=membership.member_id,
+    )
+
+
+def promote(coordinator: Member, team: Team, membership_id: int) -> None:
+    check_coordinator(coordinator, team)
+    membership = _locked_membership(team, membership_id)
+    if membership.status != "active":
+        raise DomainError(_l("That member is not in this team."))
+    if membership.role == "coordinator":
+        raise DomainError(_l("That member is already a coordinator."))
+    membership.role = "coordinator"
+    audit.record(
+        coordinator,
+        "team.promote",
+        team,
+        community_id=team.community_id,
+        member_id=membership.member_id,
+    )
+    notifications.notify(
+        membership.member_id, "coordinator_appointed", f"/teams/{team.id}", team=team.name
+    )

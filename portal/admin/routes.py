@@ -1,0 +1,157 @@
+"""Community admin: teams (create, edit, archive) and their coordinators."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from portal.actions import one_button
+from portal.auth_session import current_member
+from portal.extensions import db
+from portal.forms import EmptyForm, show_error
+from portal.htmx import render
+from portal.models import Member, Team
+from portal.services import teams
+from portal.services.errors import DomainError, Forbidden
+from portal.teams.forms import CoordinatorForm, TeamForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def require_admin() -> Member:
+    me = current_member()
+    if not me.is_admin:
+        abort(403)
+    return me
+
+
+def get_admin_team(team_id: int) -> Team:
+    me = require_admin()
+    team = db.get_or_404(Team, team_id)
+    if not teams.is_admin_of(me, team.community_id):
+        abort(403)
+    return team
+
+
+@bp.get("")
+@login_required
+def index() -> str:
+    me = require_admin()
+    return render(
+        "admin/index.html",
+        rows=teams.teams_of_community(me.community_id, include_archived=True),
+    )
+
+
+def _fields(form: TeamForm) -> teams.TeamFields:
+    return teams.TeamFields(
+        name=form.name.data or "",
+        category=form.category.data or "",
+        description=form.description.data or "",
+        kiosk_auto_approve=bool(form.kiosk_auto_approve.data),
+    )
+
+
+@bp.route("/teams/new", methods=["GET", "POST"])
+@login_required
+def new_team() -> Response | tuple[str, int]:
+    me = require_admin()
+    form = TeamForm()
+    if form.validate_on_submit():
+        try:
+            team = teams.create_team(me, _fields(form))
+        except DomainError as error:
+            db.session.rollback()
+            show_error(form, error.message, error.field)
+        else:
+            db.session.commit()
+            flash(_("Team created. Now appoint its coordinator."), "success")
+            return redirect(url_for("admin.edit_team", team_id=team.id), 303)
+    status = 422 if request.method == "POST" else 200
+    return render("admin/team_form.html", form=form, team=None), status
+
+
+@bp.route("/teams/<int:team_id>", methods=["GET", "POST"])
+@login_required
+def edit_team(team_id: int) -> Response | tuple[str, int]:
+    team = get_admin_team(team_id)
+    form = TeamForm(obj=team if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            teams.update_team(current_member(), team, _fields(form))
+        except DomainError as error:
+            db.session.rollback()
+            show_error(form, error.message, error.field)
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.edit_team", team_id=team.id), 303)
+    status = 422 if request.method == "POST" else 200
+    return (
+        render(
+            "admin/team_form.html",
+            form=form,
+            team=team,
+            coordinators=teams.coordinators_of(team),
+            coordinator_form=CoordinatorForm(),
+            button=EmptyForm(),
+        ),
+        status,
+    )
+
+
+@bp.post("/teams/<int:team_id>/<any(archive, unarchive):change>")
+@login_required
+def archive(team_id: int, change: str) -> Response:
+    team = get_admin_team(team_id)
+    return one_button(
+        lambda: teams.set_archived(current_member(), team, change == "archive"),
+        done=_("Team archived.") if change == "archive" else _("Team reopened."),
+        back_to=url_for("admin.edit_team", team_id=team.id),
+    )
+
+
+@bp.post("/teams/<int:team_id>/coordinators")
+@login_required
+def appoint(team_id: int) -> Response | tuple[str, int]:
+    team = get_admin_team(team_id)
+    form = CoordinatorForm()
+    if form.validate_on_submit():
+        try:
+            member = teams.find_member_by_phone(form.phone.data or "", team.community_id)
+            teams.appoint_coordinator(current_member(), team, member)
+        except Forbidden:
+            db.session.rollback()
+            abort(403)
+        except DomainError as error:
+            db.session.rollback()
+            show_error(form, error.message, error.field)
+        else:
+            db.session.commit()
+            flash(_("%(name)s now coordinates this team.", name=member.name), "success")
+            return redirect(url_for("admin.edit_team", team_id=team.id), 303)
+    return (
+        render(
+            "admin/team_form.html",
+            form=TeamForm(obj=team),
+            team=team,
+            coordinators=teams.coordinators_of(team),
+            coordinator_form=form,
+            button=EmptyForm(),
+        ),
+        422,
+    )
+
+
+@bp.post("/teams/<int:team_id>/coordinators/<int:member_id>/remove")
+@login_required
+def remove_coordinator(team_id: int, member_id: int) -> Response:
+    team = get_admin_team(team_id)
+    member = db.get_or_404(Member, member_id)
+    return one_button(
+        lambda: teams.remove_coordinator(current_member(), team, member),
+        done=_("No longer a coordinator of this team."),
+        back_to=url_for("admin.edit_team", team_id=team.id),
+    )

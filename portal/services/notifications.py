@@ -1,0 +1,61 @@
+"""Messages inside the portal: a count in the top bar and a list."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from portal.extensions import db
+from portal.models import Member, Notification
+from portal.models._time import utcnow
+
+KINDS = (
+    "join_accepted",
+    "join_declined",
+    "log_approved",
+    "log_rejected",
+    "activity_changed",
+    "activity_cancelled",
+    "coordinator_appointed",
+)
+
+
+def notify(member_id: int, kind: str, link: str = "", **params: Any) -> Notification:
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    note = Notification(
+        member_id=member_id,
+        kind=kind,
+        link=link,
+        params=json.dumps(params, ensure_ascii=False, default=str),
+    )
+    db.session.add(note)
+    return note
+
+
+def unread_count(member: Member) -> int:
+    return db.session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.member_id == member.id, Notification.read_at.is_(None)
+        )
+    )
+
+
+def latest(
+    member: Member, *, before: int | None, size: int
+) -> tuple[list[Notification], int | None]:
+    stmt = select(Notification).where(Notification.member_id == member.id)
+    if before is not None:
+        stmt = stmt.where(Notification.id < before)
+    rows = list(db.session.scalars(stmt.order_by(Notification.id.desc()).limit(size + 1)))
+    return rows[:size], (rows[size - 1].id if len(rows) > size else None)
+
+
+def mark_all_read(member: Member) -> None:
+    db.session.execute(
+        update(Notification)
+        .where(Notification.member_id == member.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+from portal.forms import choices
+from portal.i18n import CATEGORY_LABELS
+
+
+class TeamForm(FlaskForm):
+    name = StringField(_l("Team name"))
+    category = SelectField(_l("Category"), validate_choice=False)
+    description = TextAreaField(_l("Description (optional)"))
+    kiosk_auto_approve = BooleanField(_l("Approve kiosk and attendance hours automatically"))
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.category.choices = choices(CATEGORY_LABELS.items())
+
+
+class CoordinatorForm(FlaskForm):
+    phone = StringField(_l("Mobile number of the new coordinator"), render_kw={"inputmode": "tel"})
+
+
+def _parse_local(raw: str | None) -> datetime:
+    value = (raw or "").strip()
+    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+    raise ValidationError(_l("Enter a date and time, such as 2026-12-01 09:30."))
+
+
+class ActivityForm(FlaskForm):
+    title = StringField(_l("Title"))
+    starts_at = StringField(_l("Starts"), render_kw={"type": "datetime-local"})
+    ends_at = StringField(_l("Ends"), render_kw={"type": "datetime-local"})
+    place = StringField(_l("Place"))
+    capacity = StringField(
+        _l("Capacity (people)"), render_kw={"type": "number", "inputmode": "numeric", "min": 1}
+    )
+    service = SelectField(_l("Service"), coerce=int, validate_choice=False)
+
+    parsed_start: datetime | None = None
+    parsed_end: datetime | None = None
+    parsed_capacity: int | None = None
+
+    def validate_starts_at(self, field: StringField) -> None:
+        self.parsed_start = _parse_local(field.data)
+
+    def validate_ends_at(self, field: StringField) -> None:
+        self.parsed_end = _parse_local(field.data)
+
+    def validate_capacity(self, field: StringField) -> None:
+        raw = (field.data or "").strip()
+        if not raw.isdigit():
+            raise ValidationError(_l("Enter how many people can take part (1 to 1000)."))
+        self.parsed_capacity = int(raw)
