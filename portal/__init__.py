@@ -45,10 +45,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.admin.routes import bp as admin_bp
     from portal.approvals.routes import bp as approvals_bp
     from portal.auth.routes import bp as auth_bp
+    from portal.family.routes import bp as family_bp
     from portal.hours.routes import bp as hours_bp
     from portal.main.routes import bp as main_bp
     from portal.me.routes import bp as me_bp
     from portal.notifications.routes import bp as notifications_bp
+    from portal.requests.routes import bp as requests_bp
     from portal.teams.routes import bp as teams_bp
 
     for blueprint in (
@@ -61,6 +63,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         activities_bp,
         admin_bp,
         notifications_bp,
+        requests_bp,
+        family_bp,
     ):
         app.register_blueprint(blueprint)
     return app

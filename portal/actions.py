@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from portal.extensions import db
 from portal.forms import EmptyForm
-from portal.services.errors import DomainError, Forbidden
+from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 
 
 def one_button(action: Callable[[], Any], *, done: str | None, back_to: str) -> Response:
@@ -23,6 +23,11 @@ def one_button(action: Callable[[], Any], *, done: str | None, back_to: str) -> 
     except Forbidden:
         db.session.rollback()
         abort(403)
+    except AlreadyDecided as error:
+        # A double tap or a late click: nothing more happens; say where things stand.
+        db.session.rollback()
+        flash(str(error.message), "info")
+        return redirect(back_to, 303)
     except DomainError as error:
         db.session.rollback()
         flash(str(error.message), "error")

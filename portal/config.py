@@ -69,4 +69,9 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         "COMPRESS_ALGORITHM": ["gzip"],
         "COMPRESS_MIN_SIZE": 500,
         "PAGE_SIZE": 50,
+        # Requests waiting too long are flagged on the coordinator's list.
+        "REQUEST_STUCK_OPEN_HOURS": int(os.environ.get("REQUEST_STUCK_OPEN_HOURS", "24")),
+        "REQUEST_STUCK_DISPATCHED_HOURS": int(
+            os.environ.get("REQUEST_STUCK_DISPATCHED_HOURS", "4")
+        ),
     }

@@ -22,7 +22,7 @@ def _is_read_only_request() -> bool:
     return has_request_context() and request.method in ("GET", "HEAD")
 
 
-def configure_sqlite(engine: Engine, *, autocommit_reader: bool = False) -> None:
+def configure_sqlite(engine: Engine, *, deferred: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so our BEGIN is the one used.
@@ -36,17 +36,14 @@ def configure_sqlite(engine: Engine, *, autocommit_reader: bool = False) -> None
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if autocommit_reader:
-            # The test suite's observer: each statement is its own transaction, so it
-            # always sees the latest commit and never holds a lock between statements.
-            return
-        conn.exec_driver_sql("BEGIN" if _is_read_only_request() else "BEGIN IMMEDIATE")
+        # `deferred` serves the test suite's single-threaded observer, which must not hold
+        # the write lock while it merely reads between the requests it makes.
+        plain = deferred or _is_read_only_request()
+        conn.exec_driver_sql("BEGIN" if plain else "BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":
-            configure_sqlite(
-                engine, autocommit_reader=bool(app.config.get("SQLITE_AUTOCOMMIT_READER"))
-            )
+            configure_sqlite(engine, deferred=bool(app.config.get("SQLITE_DEFERRED_BEGIN")))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.clock import today_local
 from portal.extensions import db
 from portal.models import Community, Member, Service, Team
-from portal.services import hours, ledger, members, teams
+from portal.services import family, hours, ledger, members, teams
 
 DEMO_PASSWORD = "timebank-demo"
 
@@ -47,6 +47,7 @@ PEOPLE = [
     ("13800000002", "孙志愿", 64, "volunteer"),
     ("13800000003", "李奶奶", 82, "resident"),
     ("13800000004", "周志愿", 66, "volunteer"),
+    ("13800000005", "李女儿", 52, "daughter"),
 ]
 
 
@@ -57,7 +58,9 @@ def load_demo() -> str:
     for name, name_en in COMMUNITIES:
         community = db.session.scalar(select(Community).where(Community.name == name))
         if community is None:
-            community = Community(name=name, name_en=name_en, redemption_min_age=60)
+            community = Community(
+                name=name, name_en=name_en, redemption_min_age=60, gift_yearly_cap_minutes=6000
+            )
             db.session.add(community)
             db.session.flush()
         created.append(community)
@@ -101,6 +104,7 @@ def load_demo() -> str:
         teams.add_member(team, people["coordinator"], role="coordinator")
         teams.add_member(team, people["volunteer"])
         teams.add_member(team, people["volunteer2"])
+    teams.add_member(elder_team, people["daughter"])
 
     services = db.session.scalars(
         select(Service).where(Service.community_id == home.id).order_by(Service.id)
@@ -129,6 +133,26 @@ def load_demo() -> str:
         )
         if approve:
             hours.approve_log(people["coordinator"], log.id)
+
+    # The daughter served, banked her hours and gave five of them to her mother, so the
+    # 82-year-old can try redemption at once.
+    daughter, mother = people["daughter"], people["resident"]
+    for days_ago in (5, 4):
+        log = hours.log_hours(
+            daughter,
+            hours.LogRequest(
+                team_id=elder_team.id,
+                service_id=meals.id,
+                service_date=today - timedelta(days=days_ago),
+                minutes=180,
+                note="演示记录",
+            ),
+            today=today,
+        )
+        hours.approve_log(people["coordinator"], log.id)
+    link = family.propose(daughter, mother.phone)
+    family.decide(mother, link.id, accept=True)
+    family.gift(daughter, mother.id, 300, key="demo-daughter-to-mother")
     db.session.flush()
     return (
         f"Loaded {len(created)} communities, {len(TEAMS) * len(created)} teams, "

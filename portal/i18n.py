@@ -24,6 +24,26 @@ STATUS_LABELS = {
     "cancelled": _l("Cancelled"),
 }
 
+REQUEST_STATUS_LABELS = {
+    "open": _l("Waiting for a volunteer"),
+    "dispatched": _l("Given to a volunteer"),
+    "accepted": _l("Volunteer on the way"),
+    "done": _l("Done, please confirm"),
+    "confirmed": _l("Confirmed"),
+    "cancelled": _l("Cancelled"),
+}
+
+REQUEST_EVENT_LABELS = {
+    "posted": _l("Posted"),
+    "dispatched": _l("Dispatched"),
+    "taken": _l("Taken by a volunteer"),
+    "accepted": _l("Accepted"),
+    "declined": _l("Declined by the volunteer"),
+    "done": _l("Marked done"),
+    "confirmed": _l("Confirmed and rated"),
+    "cancelled": _l("Cancelled"),
+}
+
 ENTRY_KIND_LABELS = {
     "hours": _l("Service approved"),
     "redeem_hold": _l("Hours reserved for a request"),
@@ -61,6 +81,36 @@ def notification_text(kind: str, params: dict) -> str:
         ),
         "coordinator_appointed": _l(
             "You are now a coordinator of %(team)s.", team=params.get("team", "")
+        ),
+        "request_dispatched": _l(
+            "A request was given to you: %(service)s. Please accept or decline.",
+            service=params.get("service", ""),
+        ),
+        "request_accepted": _l("Volunteer %(name)s will help you.", name=params.get("name", "")),
+        "request_done": _l(
+            "%(service)s is done. Please confirm and rate it.", service=params.get("service", "")
+        ),
+        "request_confirmed": _l(
+            "Your service was confirmed: %(minutes)s minutes, %(rating)s stars. Thank you!",
+            minutes=params.get("minutes", ""),
+            rating=params.get("rating", ""),
+        ),
+        "request_cancelled": _l(
+            "The request %(service)s was cancelled.", service=params.get("service", "")
+        ),
+        "family_proposed": _l(
+            "%(name)s asks to link with you as family.", name=params.get("name", "")
+        ),
+        "gift_received": _l(
+            "%(name)s gave you %(minutes)s minutes.",
+            name=params.get("name", ""),
+            minutes=params.get("minutes", ""),
+        ),
+        "service_to_confirm": _l(
+            "%(name)s logged %(minutes)s minutes of service to you on %(date)s. Please confirm.",
+            name=params.get("name", ""),
+            minutes=params.get("minutes", ""),
+            date=params.get("date", ""),
         ),
     }
     return str(texts.get(kind, kind))

@@ -55,4 +55,6 @@ def init_app(app: Flask) -> None:
             "category_labels": i18n.CATEGORY_LABELS,
             "status_labels": i18n.STATUS_LABELS,
             "entry_kind_labels": i18n.ENTRY_KIND_LABELS,
+            "request_status_labels": i18n.REQUEST_STATUS_LABELS,
+            "request_event_labels": i18n.REQUEST_EVENT_LABELS,
         }

@@ -95,14 +95,15 @@ def app_ctx(app: Flask, database_url: str) -> Iterator[Flask]:
     """The test's own view of the database: a twin app on the same database, so that each
     request made through `client` has its own app context and session, as in production,
     and reads made here always see what the requests committed."""
-    twin = create_app({**_test_config(database_url), "SQLITE_AUTOCOMMIT_READER": True})
+    twin = create_app({**_test_config(database_url), "SQLITE_DEFERRED_BEGIN": True})
     with twin.app_context():
         db.session.info["fresh_reads"] = True
         observer = db.session()
 
         def _forget(sender: Flask, **extra: object) -> None:
-            # What the observer holds may be stale once a request has committed.
-            observer.expire_all()
+            # End the observer's transaction after each request: its next read starts a
+            # new one and sees what the request committed. (Tests commit before requests.)
+            observer.commit()
 
         request_finished.connect(_forget, app)
         yield twin

@@ -16,12 +16,16 @@ from portal.models import (
     Activity,
     ActivitySignup,
     AuditEvent,
+    FamilyLink,
     HourLog,
     JournalEntry,
     Notification,
+    Service,
+    ServiceRequest,
     Team,
     TeamMembership,
 )
+from portal.services import requests as req
 from tests.support import World, log_hours, make_member
 
 ROLES = [
@@ -80,6 +84,16 @@ def _snapshot() -> tuple[object, ...]:
         db.session.scalar(
             select(func.count(Notification.id)).where(Notification.read_at.is_(None))
         ),
+        tuple(
+            db.session.execute(
+                select(
+                    ServiceRequest.id, ServiceRequest.status, ServiceRequest.assignee_id
+                ).order_by(ServiceRequest.id)
+            )
+        ),
+        tuple(db.session.execute(select(FamilyLink.id, FamilyLink.status))),
+        tuple(db.session.execute(select(HourLog.id, HourLog.beneficiary_confirmed_at))),
+        tuple(db.session.execute(select(Service.id, Service.name, Service.active))),
     )
 
 
@@ -98,6 +112,7 @@ ADMIN_PAGES: dict[str, int] = {
     "admin": 200,
     "other_admin": 200,
 }
+VOLUNTEER_ONLY: dict[str, int] = {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "volunteer": 303}
 ADMIN_ONLY: dict[str, int] = {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "admin": 303}
 CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/", OPEN_PAGES),
@@ -167,6 +182,71 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/admin/teams/{team}/coordinators", ADMIN_ONLY),
     ("POST", "/admin/teams/{team}/coordinators/{volunteer}/remove", ADMIN_ONLY),
     ("GET", "/notifications", MEMBER_PAGES),
+    # Requests, redemption, family (issue 5).
+    ("GET", "/requests", MEMBER_PAGES),
+    ("GET", "/requests?view=dispatch", MEMBER_PAGES),
+    ("GET", "/requests/new", MEMBER_PAGES),
+    ("POST", "/requests/new", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN, "other_admin": 422}),
+    ("GET", "/requests/{open}", {**MEMBER_PAGES, "other_admin": 403}),
+    (
+        "POST",
+        "/requests/{open}/take",
+        {**dict.fromkeys(ROLES, 303), "visitor": LOGIN, "other_admin": 403},
+    ),
+    (
+        "POST",
+        "/requests/{open}/dispatch",
+        {
+            **dict.fromkeys(ROLES, 403),
+            "visitor": LOGIN,
+            "coordinator": 303,
+            "other_coordinator": 303,
+            "admin": 303,
+        },
+    ),
+    (
+        "POST",
+        "/requests/{open}/cancel",
+        {
+            **dict.fromkeys(ROLES, 403),
+            "visitor": LOGIN,
+            "member": 303,
+            "coordinator": 303,
+            "other_coordinator": 303,
+            "admin": 303,
+        },
+    ),
+    ("POST", "/requests/{dispatched}/accept", VOLUNTEER_ONLY),
+    ("POST", "/requests/{dispatched}/decline", VOLUNTEER_ONLY),
+    ("POST", "/requests/{accepted}/done", VOLUNTEER_ONLY),
+    (
+        "POST",
+        "/requests/{done}/confirm",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "member": 303},
+    ),
+    ("GET", "/gift", MEMBER_PAGES),
+    ("POST", "/gift", {**dict.fromkeys(ROLES, 422), "visitor": LOGIN}),
+    (
+        "POST",
+        "/family/link",
+        # The resident already has a link waiting from that person: refused with a message.
+        {**dict.fromkeys(ROLES, 303), "visitor": LOGIN, "member": 422},
+    ),
+    (
+        "POST",
+        "/family/{link}/accept",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "member": 303},
+    ),
+    (
+        "POST",
+        "/hours/{served}/confirm",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "member": 303},
+    ),
+    ("GET", "/admin/services", ADMIN_PAGES),
+    ("GET", "/admin/services/new", ADMIN_PAGES),
+    ("POST", "/admin/services/new", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
+    ("GET", "/admin/services/{service}", {**ADMIN_PAGES, "other_admin": 403}),
+    ("POST", "/admin/services/{service}", {**ADMIN_PAGES, "admin": 303, "other_admin": 403}),
     ("POST", "/notifications/read", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
 ]
 
@@ -207,6 +287,31 @@ def test_route_by_role(
             TeamMembership.team_id == world.team.id, TeamMembership.member_id == world.volunteer2.id
         )
     ).one()
+    requests = {}
+    for state in ("open", "dispatched", "accepted", "done"):
+        r = req.post(
+            world.resident,
+            req.RequestFields(
+                service_id=world.service.id,
+                wanted_at=start,
+                place="家里",
+                note="",
+                minutes=60,
+                pay_with_hours=False,
+            ),
+        )
+        if state != "open":
+            req.dispatch(world.coordinator, r.id, world.volunteer.id)
+        if state in ("accepted", "done"):
+            req.accept(world.volunteer, r.id)
+        if state == "done":
+            req.mark_done(world.volunteer, r.id, 60)
+        requests[state] = r.id
+    link = FamilyLink(proposer_id=world.volunteer2.id, relative_id=world.resident.id)
+    db.session.add(link)
+    served = log_hours(world.volunteer, world.team, world.service, minutes=30, days_ago=2)
+    served.beneficiary_id = world.resident.id
+    db.session.flush()
     for member in (
         world.resident,
         world.other_admin,
@@ -233,6 +338,15 @@ def test_route_by_role(
         "category": "patrol",
         "phone": world.volunteer2.phone,
         "attended": [str(world.volunteer2.id)],
+        "when": start.strftime("%Y-%m-%dT%H:%M"),
+        "minutes": "60",
+        "volunteer": world.volunteer.id,
+        "rating": "5",
+        "comment": "好",
+        "to": world.resident.id,
+        "name_en": "",
+        "typical_minutes": "60",
+        "active": "y",
     }
     url = path.format(
         log=log.id,
@@ -241,6 +355,10 @@ def test_route_by_role(
         membership=membership.id,
         activity=activity.id,
         volunteer=world.volunteer2.id,
+        link=link.id,
+        served=served.id,
+        service=world.service.id,
+        **requests,
     )
     response = client.get(url) if method == "GET" else client.post(url, data=data)
     assert response.status_code == expected[role], response.get_data(as_text=True)[:300]

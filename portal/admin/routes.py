@@ -12,10 +12,10 @@ from portal.auth_session import current_member
 from portal.extensions import db
 from portal.forms import EmptyForm, show_error
 from portal.htmx import render
-from portal.models import Member, Team
-from portal.services import teams
+from portal.models import Member, Service, Team
+from portal.services import catalogue, teams
 from portal.services.errors import DomainError, Forbidden
-from portal.teams.forms import CoordinatorForm, TeamForm
+from portal.teams.forms import CoordinatorForm, ServiceForm, TeamForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -155,3 +155,56 @@ def remove_coordinator(team_id: int, member_id: int) -> Response:
         done=_("No longer a coordinator of this team."),
         back_to=url_for("admin.edit_team", team_id=team.id),
     )
+
+
+# --- the service catalogue ----------------------------------------------------------
+
+
+def _service_fields(form: ServiceForm) -> catalogue.ServiceFields:
+    return catalogue.ServiceFields(
+        name=form.name.data or "",
+        name_en=form.name_en.data or "",
+        category=form.category.data or "",
+        description=form.description.data or "",
+        typical_minutes=form.parsed_minutes,
+        redeemable=bool(form.redeemable.data),
+        active=bool(form.active.data),
+    )
+
+
+@bp.get("/services")
+@login_required
+def services() -> str:
+    me = require_admin()
+    return render("admin/services.html", services=catalogue.services_of(me.community_id))
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+@bp.route("/services/<int:service_id>", methods=["GET", "POST"])
+@login_required
+def edit_service(service_id: int | None = None) -> Response | tuple[str, int]:
+    me = require_admin()
+    service = db.get_or_404(Service, service_id) if service_id else None
+    if service is not None and service.community_id != me.community_id:
+        abort(403)
+    if request.method == "GET":
+        form = ServiceForm(
+            obj=service, data=None if service else {"active": True, "redeemable": True}
+        )
+    else:
+        form = ServiceForm()
+    if form.validate_on_submit():
+        try:
+            if service is None:
+                catalogue.create(me, _service_fields(form))
+            else:
+                catalogue.update(me, service, _service_fields(form))
+        except DomainError as error:
+            db.session.rollback()
+            show_error(form, error.message, error.field)
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.services"), 303)
+    status = 422 if request.method == "POST" else 200
+    return render("admin/service_form.html", form=form, service=service), status

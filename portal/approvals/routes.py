@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
@@ -35,10 +35,21 @@ def _pending_count(team_ids: list[int]) -> int:
 def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[HourLog], int | None]:
     if not team_ids:
         return [], None
+    # One keyset range per team, merged: each walks the (team_id, status, id) index from the
+    # cursor and stops after a page, so the query reads at most teams × page rows however long
+    # the history is. (Written as `team_id IN (…) ORDER BY id`, PostgreSQL walks the primary
+    # key through every older log of the city instead: 33 ms at 100k logs, growing with them.)
+    per_team = []
+    for team_id in team_ids:
+        part = select(HourLog.id).where(HourLog.team_id == team_id, HourLog.status == "pending")
+        if after is not None:
+            part = part.where(HourLog.id > after)
+        per_team.append(select(part.order_by(HourLog.id).limit(size + 1).subquery().c.id))
+    page = union_all(*per_team).subquery()
     stmt = (
         select(HourLog)
-        .where(HourLog.team_id.in_(team_ids), HourLog.status == "pending")
-        .order_by(HourLog.id)
+        .join(page, page.c.id == HourLog.id)
+        .order_by(page.c.id)
         .limit(size + 1)
         # Each row shows its member, team and service: three batched loads, not 3 × page.
         .options(
@@ -47,8 +58,6 @@ def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[Hour
             selectinload(HourLog.service),
         )
     )
-    if after is not None:
-        stmt = stmt.where(HourLog.id > after)
     logs = list(db.session.scalars(stmt))
     return logs[:size], (logs[size - 1].id if len(logs) > size else None)
 

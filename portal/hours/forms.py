@@ -23,6 +23,11 @@ class HourLogForm(OnceForm):
     )
     team = SelectField(_l("Team"), coerce=int, validate_choice=False)
     service = SelectField(_l("Service"), coerce=int, validate_choice=False)
+    beneficiary = StringField(
+        _l("Member number of the person served (optional)"),
+        render_kw={"inputmode": "numeric"},
+        description=_l("If they are registered, they can confirm your service."),
+    )
     note = TextAreaField(
         _l("Note (optional)"),
         validators=[Length(max=500, message=_l("Keep the note under 500 characters."))],

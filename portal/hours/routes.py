@@ -9,13 +9,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal.actions import one_button
 from portal.auth_session import current_member
 from portal.clock import today_local
 from portal.extensions import db
 from portal.forms import EmptyForm, choices, show_error
 from portal.hours.forms import HourLogForm
 from portal.htmx import render
-from portal.models import HourLog, Service
+from portal.models import HourLog, Member, Service
 from portal.services import hours as hour_service
 from portal.services import idempotency, teams
 from portal.services.errors import DomainError, Forbidden
@@ -35,6 +36,16 @@ def _fill_choices(form: HourLogForm) -> None:
     form.service.choices = choices(
         [(0, _("Choose…")), *((s.id, s.display_name(locale)) for s in services)]
     )
+
+
+def _beneficiary_id(form: HourLogForm) -> int | None:
+    number = (form.beneficiary.data or "").strip()
+    if not number:
+        return None
+    member_id = db.session.scalar(select(Member.id).where(Member.member_no == number))
+    if member_id is None:
+        raise DomainError(_("No member has that member number."), field="beneficiary")
+    return member_id
 
 
 @bp.get("")
@@ -76,6 +87,7 @@ def new() -> Response | tuple[str, int]:
                     service_date=form.parsed_date,
                     minutes=form.parsed_minutes,
                     note=form.note.data or "",
+                    beneficiary_id=_beneficiary_id(form),
                 ),
                 today=today_local(),
             )
@@ -111,3 +123,14 @@ def cancel(log_id: int) -> Response:
         db.session.commit()
         flash(_("The record was cancelled."), "success")
     return redirect(url_for("hours.index"), 303)
+
+
+@bp.post("/<int:log_id>/confirm")
+@login_required
+def confirm(log_id: int) -> Response:
+    """The person served (or their family) confirms a volunteer's log."""
+    return one_button(
+        lambda: hour_service.confirm_as_beneficiary(current_member(), log_id),
+        done=_("Thank you for confirming."),
+        back_to=url_for("me.dashboard"),
+    )

@@ -14,11 +14,12 @@ from flask_login import current_user, login_required
 from portal.auth.forms import ElderModeForm, LanguageForm, PasswordForm
 from portal.auth_session import current_member
 from portal.extensions import db
-from portal.forms import show_error
+from portal.forms import EmptyForm, show_error
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
+from portal.services import family, ledger, members, statement
 from portal.services import hours as hour_service
-from portal.services import ledger, members, statement
+from portal.services import requests as request_service
 from portal.services.errors import DomainError
 
 bp = Blueprint("me", __name__, url_prefix="/me")
@@ -32,12 +33,17 @@ def _cursor() -> int | None:
 @bp.get("")
 @login_required
 def dashboard() -> str:
-    lines, _next = statement.page(current_member(), before=None, size=5)
+    me = current_member()
+    lines, _next = statement.page(me, before=None, size=5)
+    relatives = family.relatives(me)
     return render(
         "me/dashboard.html",
-        balance=ledger.balance_of(current_member()),
-        pending=hour_service.pending_minutes(current_member()),
+        balance=ledger.balance_of(me),
+        pending=hour_service.pending_minutes(me),
+        reserved=request_service.reserved_minutes(me),
+        to_confirm=hour_service.to_confirm(me, [r.id for r in relatives]),
         lines=lines,
+        button=EmptyForm(),
     )
 
 

@@ -7,6 +7,7 @@ from portal.models.hours import HourLog
 from portal.models.idempotency import FormKey
 from portal.models.ledger import Account, JournalEntry, LedgerHead, Posting
 from portal.models.member import Member
+from portal.models.requests import FamilyLink, RequestEvent, ServiceRequest
 from portal.models.team import Team, TeamMembership
 
 __all__ = [
@@ -20,7 +21,10 @@ __all__ = [
     "HourLog",
     "JournalEntry",
     "LedgerHead",
+    "FamilyLink",
     "Member",
+    "RequestEvent",
+    "ServiceRequest",
     "Posting",
     "Service",
     "Team",

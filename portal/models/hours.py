@@ -40,8 +40,12 @@ class HourLog(db.Model):
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
     # Set for logs created by marking an activity's attendance: one per member and activity.
     activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id"))
+    # The person served, when registered, may confirm the service (or a linked relative).
+    beneficiary_confirmed_at: Mapped[datetime | None]
+    beneficiary_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
 
     member: Mapped[Member] = relationship(foreign_keys=[member_id])
+    beneficiary: Mapped[Member | None] = relationship(foreign_keys=[beneficiary_id])
     team: Mapped[Team] = relationship()
     service: Mapped[Service] = relationship()
 
@@ -58,4 +62,7 @@ class HourLog(db.Model):
         # A member's own list, newest first, and the per-day total.
         Index(None, "member_id", "id"),
         Index(None, "member_id", "service_date"),
+        # The dashboard's "waiting for approval" sum: a member's few pending logs, without
+        # walking all their approved ones (benchmarks/pages.py, GET /me).
+        Index(None, "member_id", "status"),
     )

@@ -78,6 +78,10 @@ def log_hours(member: Member, req: LogRequest, *, today: date, source: str = "se
             field="minutes",
         )
 
+    if req.beneficiary_id is not None:
+        beneficiary = db.session.get(Member, req.beneficiary_id)
+        if beneficiary is None or beneficiary.id == member.id:
+            raise DomainError(_l("No member has that member number."), field="beneficiary")
     log = HourLog(
         member_id=member.id,
         team_id=team.id,
@@ -93,7 +97,52 @@ def log_hours(member: Member, req: LogRequest, *, today: date, source: str = "se
     )
     db.session.add(log)
     db.session.flush()
+    if req.beneficiary_id is not None and source == "self":
+        notifications.notify(
+            req.beneficiary_id,
+            "service_to_confirm",
+            "/me",
+            name=member.masked_name,
+            minutes=log.minutes,
+            date=log.service_date,
+        )
     return log
+
+
+def confirm_as_beneficiary(actor: Member, log_id: int) -> HourLog:
+    """The person served (or a linked relative) confirms a volunteer's self-reported log."""
+    from portal.services import family
+
+    log = _locked_pending(log_id)
+    if log.beneficiary_id is None or not (
+        actor.id == log.beneficiary_id or family.linked(actor, log.beneficiary_id)
+    ):
+        raise Forbidden(_l("Only the person served, or their family, can confirm."))
+    if log.beneficiary_confirmed_at is not None:
+        raise AlreadyDecided(_l("Already confirmed. Thank you."))
+    if log.status in ("rejected", "cancelled"):
+        raise AlreadyDecided(_l("This record was withdrawn; nothing to confirm."))
+    log.beneficiary_confirmed_at = utcnow()
+    log.beneficiary_confirmed_by_id = actor.id
+    audit.record(actor, "hour_log.beneficiary_confirm", log, community_id=log.community_id)
+    return log
+
+
+def to_confirm(member: Member, relative_ids: list[int]) -> list[HourLog]:
+    """Self-reported service to `member` (or their relatives) not yet confirmed."""
+    return list(
+        db.session.scalars(
+            select(HourLog)
+            .where(
+                HourLog.beneficiary_id.in_([member.id, *relative_ids]),
+                HourLog.beneficiary_confirmed_at.is_(None),
+                HourLog.status.in_(("pending", "approved")),
+                HourLog.source == "self",
+            )
+            .order_by(HourLog.id.desc())
+            .limit(20)
+        )
+    )
 
 
 def _locked_pending(log_id: int) -> HourLog:
@@ -189,10 +238,11 @@ def approve_many(approver: Member, log_ids: Iterable[int]) -> tuple[list[HourLog
     ids = sorted(set(log_ids))
     if not ids:
         raise DomainError(_l("Select at least one record."), field="logs")
+    # Lock every selected log, in id order, before the first entry locks the ledger head.
+    # Locking each log only when its turn comes would hold the head while waiting for a
+    # log that a single approval has locked while it waits for the head: a deadlock.
     for log_id in ids:
-        log = db.session.get(HourLog, log_id)
-        if log is None:
-            raise DomainError(_l("That record does not exist."))
+        log = _locked_pending(log_id)
         check_may_decide(approver, log)
     approved: list[HourLog] = []
     skipped = 0

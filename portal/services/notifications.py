@@ -19,6 +19,14 @@ KINDS = (
     "activity_changed",
     "activity_cancelled",
     "coordinator_appointed",
+    "request_dispatched",
+    "request_accepted",
+    "request_done",
+    "request_confirmed",
+    "request_cancelled",
+    "family_proposed",
+    "gift_received",
+    "service_to_confirm",
 )
 
 

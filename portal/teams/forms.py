@@ -61,3 +61,27 @@ class ActivityForm(FlaskForm):
         if not raw.isdigit():
             raise ValidationError(_l("Enter how many people can take part (1 to 1000)."))
         self.parsed_capacity = int(raw)
+
+
+class ServiceForm(FlaskForm):
+    name = StringField(_l("Name"))
+    name_en = StringField(_l("English name (optional)"))
+    category = SelectField(_l("Category"), validate_choice=False)
+    description = TextAreaField(_l("Description (optional)"))
+    typical_minutes = StringField(
+        _l("Typical duration in minutes"), render_kw={"type": "number", "inputmode": "numeric"}
+    )
+    redeemable = BooleanField(_l("May be paid with banked hours"))
+    active = BooleanField(_l("Offered now"))
+
+    parsed_minutes: int | None = None
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.category.choices = choices(CATEGORY_LABELS.items())
+
+    def validate_typical_minutes(self, field: StringField) -> None:
+        raw = (field.data or "").strip() if isinstance(field.data, str) else str(field.data or "")
+        if not raw.isdigit():
+            raise ValidationError(_l("Enter between 1 and 720 minutes."))
+        self.parsed_minutes = int(raw)

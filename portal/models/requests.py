@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models._time import utcnow
+from portal.models.community import Service
+from portal.models.member import Member
+
+REQUEST_STATUSES = ("open", "dispatched", "accepted", "done", "confirmed", "cancelled")
+ACTIVE_STATUSES = ("open", "dispatched", "accepted", "done")
+
+
+class ServiceRequest(db.Model):
+    """A resident's need (点单): open → dispatched/taken → accepted → done → confirmed."""
+
+    __tablename__ = "service_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    posted_by_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    wanted_at: Mapped[datetime]  # when the service is wanted, city-local wall-clock time
+    place: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    estimate_minutes: Mapped[int]
+    pay_with_hours: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    minutes_spent: Mapped[int | None]
+    rating: Mapped[int | None]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # Redemption: the hold (member → escrow) and the one entry that resolves it
+    # (settled to the volunteer, or released back). Resolved exactly once.
+    held_minutes: Mapped[int] = mapped_column(default=0)
+    hold_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    resolution_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("journal_entries.id"), unique=True
+    )
+    hour_log_id: Mapped[int | None] = mapped_column(ForeignKey("hour_logs.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    requester: Mapped[Member] = relationship(foreign_keys=[requester_id])
+    assignee: Mapped[Member | None] = relationship(foreign_keys=[assignee_id])
+    service: Mapped[Service] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('open', 'dispatched', 'accepted', 'done', 'confirmed', 'cancelled')",
+            name="status",
+        ),
+        CheckConstraint("estimate_minutes BETWEEN 1 AND 720", name="estimate"),
+        CheckConstraint("minutes_spent IS NULL OR minutes_spent BETWEEN 1 AND 720", name="spent"),
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating"),
+        CheckConstraint("held_minutes >= 0", name="held"),
+        CheckConstraint("pay_with_hours OR held_minutes = 0", name="held_only_when_paid"),
+        Index("ix_service_requests_board", "community_id", "status", "id"),
+        Index("ix_service_requests_requester", "requester_id", "id"),
+        Index("ix_service_requests_assignee", "assignee_id", "id"),
+    )
+
+
+class RequestEvent(db.Model):
+    """One step of a request's timeline."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[Member | None] = relationship()
+
+
+class FamilyLink(db.Model):
+    """A family tie (a daughter and her mother): proposed by one, accepted by the other."""
+
+    __tablename__ = "family_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    relative_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+    proposer: Mapped[Member] = relationship(foreign_keys=[proposer_id])
+    relative: Mapped[Member] = relationship(foreign_keys=[relative_id])
+
+    __table_args__ = (
+        UniqueConstraint("proposer_id", "relative_id"),
+        CheckConstraint("proposer_id <> relative_id", name="not_self"),
+        CheckConstraint("status IN ('pending', 'accepted', 'declined')", name="status"),
+    )

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+from portal.forms import OnceForm, choices
+
+
+def parse_local(raw: str | None) -> datetime:
+    value = (raw or "").strip()
+    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+    raise ValidationError(_l("Enter a date and time, such as 2026-12-01 09:30."))
+
+
+def parse_minutes(raw: str | None) -> int:
+    value = (raw or "").strip()
+    if not value.isdigit():
+        raise ValidationError(_l("Enter whole minutes, such as 90."))
+    return int(value)
+
+
+class RequestForm(OnceForm):
+    service = SelectField(_l("What do you need?"), coerce=int, validate_choice=False)
+    when = StringField(_l("When"), render_kw={"type": "datetime-local"})
+    place = StringField(_l("Where"), render_kw={"autocomplete": "street-address"})
+    minutes = StringField(
+        _l("About how long, in minutes"),
+        render_kw={"type": "number", "inputmode": "numeric", "min": 1, "max": 720},
+    )
+    note = TextAreaField(_l("Anything the volunteer should know (optional)"))
+    pay_with_hours = BooleanField(_l("Pay with my banked hours"))
+    for_member = StringField(
+        _l("For another person: their member number (optional)"),
+        render_kw={"inputmode": "numeric"},
+    )
+
+    parsed_when: datetime | None = None
+    parsed_minutes: int | None = None
+
+    def validate_when(self, field: StringField) -> None:
+        self.parsed_when = parse_local(field.data)
+
+    def validate_minutes(self, field: StringField) -> None:
+        self.parsed_minutes = parse_minutes(field.data)
+
+
+class DispatchForm(FlaskForm):
+    volunteer = SelectField(_l("Volunteer"), coerce=int, validate_choice=False)
+
+
+class DoneForm(FlaskForm):
+    minutes = StringField(
+        _l("Minutes spent"),
+        render_kw={"type": "number", "inputmode": "numeric", "min": 1, "max": 720},
+    )
+    parsed_minutes: int | None = None
+
+    def validate_minutes(self, field: StringField) -> None:
+        self.parsed_minutes = parse_minutes(field.data)
+
+
+class ConfirmForm(OnceForm):
+    rating = RadioField(
+        _l("How was it?"),
+        choices=choices([(str(n), _l("%(n)s stars", n=n)) for n in range(5, 0, -1)]),
+        validate_choice=False,
+    )
+    comment = TextAreaField(_l("Comment (optional)"))
+
+
+class FilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    category = SelectField(_l("Category"), validate_choice=False)

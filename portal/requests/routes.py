@@ -1,0 +1,302 @@
+"""Service requests: post a need, the lists, and each step on the request's page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from portal.actions import one_button
+from portal.auth_session import current_member
+from portal.extensions import db
+from portal.forms import EmptyForm, choices, show_error
+from portal.htmx import render
+from portal.i18n import CATEGORY_LABELS
+from portal.models import Member, Service, ServiceRequest
+from portal.requests.forms import ConfirmForm, DispatchForm, DoneForm, FilterForm, RequestForm
+from portal.services import family, idempotency, ledger
+from portal.services import requests as request_service
+from portal.services.errors import AlreadyDecided, DomainError, Forbidden
+
+bp = Blueprint("requests", __name__, url_prefix="/requests")
+
+
+def get_request(request_id: int) -> ServiceRequest:
+    service_request = db.get_or_404(ServiceRequest, request_id)
+    if not request_service.may_view(current_member(), service_request):
+        abort(403)
+    return service_request
+
+
+def _stuck(items: list[ServiceRequest]) -> set[int]:
+    config = current_app.config
+    return {
+        r.id
+        for r in items
+        if request_service.is_stuck(
+            r,
+            open_hours=config["REQUEST_STUCK_OPEN_HOURS"],
+            dispatched_hours=config["REQUEST_STUCK_DISPATCHED_HOURS"],
+        )
+    }
+
+
+@bp.get("")
+@login_required
+def index() -> str:
+    me = current_member()
+    view = request.args.get("view", "open")
+    dispatcher = request_service.is_dispatcher(me, me.community_id)
+    if view not in ("open", "mine", "tasks", "dispatch") or (view == "dispatch" and not dispatcher):
+        view = "open"
+    filter_form = FilterForm(request.args)
+    filter_form.category.choices = choices([("", _("All")), *CATEGORY_LABELS.items()])
+    category = request.args.get("category") or None
+    if category not in CATEGORY_LABELS:
+        category = None
+    if view == "mine":
+        items = request_service.mine(me)
+    elif view == "tasks":
+        items = request_service.tasks(me)
+    elif view == "dispatch":
+        items = request_service.dispatch_queue(me.community_id)
+    else:
+        items = request_service.board(me.community_id, category=category)
+    return render(
+        "requests/index.html",
+        "list",
+        view=view,
+        items=items,
+        stuck=_stuck(items) if view == "dispatch" else set(),
+        dispatcher=dispatcher,
+        filter_form=filter_form,
+    )
+
+
+def _fill_services(form: RequestForm, community_id: int) -> None:
+    locale = str(get_locale())
+    services = db.session.scalars(
+        select(Service)
+        .where(Service.community_id == community_id, Service.active.is_(True))
+        .order_by(Service.id)
+    )
+    form.service.choices = choices(
+        [(0, _("Choose…")), *((s.id, s.display_name(locale)) for s in services)]
+    )
+
+
+def _for_member_id(form: RequestForm) -> int | None:
+    number = (form.for_member.data or "").strip()
+    if not number:
+        return None
+    member_id = db.session.scalar(select(Member.id).where(Member.member_no == number))
+    if member_id is None:
+        raise DomainError(_("No member has that member number."), field="for_member")
+    return member_id
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new() -> Response | tuple[str, int]:
+    me = current_member()
+    form = RequestForm()
+    _fill_services(form, me.community_id)
+    if form.validate_on_submit():
+        try:
+            replay = idempotency.claim(form.once.data, me)
+            if replay is not None:
+                return redirect(replay.result_url or url_for("requests.index", view="mine"), 303)
+            created = request_service.post(
+                me,
+                request_service.RequestFields(
+                    service_id=form.service.data,
+                    wanted_at=form.parsed_when,
+                    place=form.place.data or "",
+                    note=form.note.data or "",
+                    minutes=form.parsed_minutes,
+                    pay_with_hours=bool(form.pay_with_hours.data),
+                ),
+                for_member_id=_for_member_id(form),
+            )
+            target = url_for("requests.show", request_id=created.id)
+            idempotency.remember_result(form.once.data, target)
+        except Forbidden:
+            db.session.rollback()
+            abort(403)
+        except DomainError as error:
+            db.session.rollback()
+            _fill_services(form, current_member().community_id)
+            show_error(form, error.message, error.field)
+        else:
+            db.session.commit()
+            flash(
+                _("Your request is posted. We will tell you when a volunteer takes it."), "success"
+            )
+            return redirect(target, 303)
+    status = 422 if request.method == "POST" else 200
+    return render(
+        "requests/new.html",
+        form=form,
+        available=ledger.balance_of(me),
+        dispatcher=request_service.is_dispatcher(me, me.community_id),
+        relatives=family.relatives(me),
+    ), status
+
+
+def _page(service_request: ServiceRequest, **forms: Any) -> str:
+    me = current_member()
+    dispatch_form = forms.get("dispatch_form") or DispatchForm()
+    dispatcher = request_service.is_dispatcher(me, service_request.community_id)
+    if dispatcher:
+        dispatch_form.volunteer.choices = choices(
+            [(0, _("Choose…"))]
+            + [
+                (m.id, f"{m.name} · {m.phone[-4:]}")
+                for m in request_service.volunteers_for(service_request.community_id)
+                if m.id != service_request.requester_id
+            ]
+        )
+    return render(
+        "requests/show.html",
+        r=service_request,
+        events=request_service.timeline(service_request),
+        me=me,
+        dispatcher=dispatcher,
+        may_act=request_service.may_act_for(me, service_request.requester_id),
+        is_assignee=service_request.assignee_id == me.id,
+        has_team=bool(request_service.teams.active_teams_of(me)),
+        dispatch_form=dispatch_form,
+        done_form=forms.get("done_form") or DoneForm(),
+        confirm_form=forms.get("confirm_form") or ConfirmForm(),
+        button=EmptyForm(),
+    )
+
+
+@bp.get("/<int:request_id>")
+@login_required
+def show(request_id: int) -> str:
+    return _page(get_request(request_id))
+
+
+def _step(
+    request_id: int, action: Callable[[], Any], *, form: Any, form_name: str, done: str
+) -> Response | tuple[str, int]:
+    """A step with a form: on a field error re-render the page with the message (422)."""
+    service_request = get_request(request_id)
+    if not form.validate_on_submit():
+        if not form.errors.get("csrf_token"):
+            return _page(service_request, **{form_name: form}), 422
+        abort(400)
+    try:
+        action()
+    except Forbidden:
+        db.session.rollback()
+        abort(403)
+    except AlreadyDecided as error:
+        db.session.rollback()
+        flash(str(error.message), "info")
+    except DomainError as error:
+        db.session.rollback()
+        show_error(form, error.message, error.field)
+        return _page(get_request(request_id), **{form_name: form}), 422
+    else:
+        db.session.commit()
+        flash(done, "success")
+    return redirect(url_for("requests.show", request_id=request_id), 303)
+
+
+@bp.post("/<int:request_id>/dispatch")
+@login_required
+def dispatch(request_id: int) -> Response | tuple[str, int]:
+    form = DispatchForm()
+    return _step(
+        request_id,
+        lambda: request_service.dispatch(current_member(), request_id, form.volunteer.data),
+        form=form,
+        form_name="dispatch_form",
+        done=_("Dispatched. The volunteer has been told."),
+    )
+
+
+@bp.post("/<int:request_id>/done")
+@login_required
+def done(request_id: int) -> Response | tuple[str, int]:
+    form = DoneForm()
+    return _step(
+        request_id,
+        lambda: request_service.mark_done(current_member(), request_id, form.parsed_minutes),
+        form=form,
+        form_name="done_form",
+        done=_("Marked done. The resident will confirm."),
+    )
+
+
+@bp.post("/<int:request_id>/confirm")
+@login_required
+def confirm(request_id: int) -> Response | tuple[str, int]:
+    form = ConfirmForm()
+
+    def act() -> None:
+        if idempotency.claim(form.once.data, current_member()) is not None:
+            return
+        rating = int(form.rating.data) if (form.rating.data or "").isdigit() else None
+        request_service.confirm(current_member(), request_id, rating, form.comment.data or "")
+
+    return _step(
+        request_id,
+        act,
+        form=form,
+        form_name="confirm_form",
+        done=_("Thank you! The volunteer's hours have been credited."),
+    )
+
+
+def _simple(request_id: int, action: Callable[[], Any], done: str) -> Response:
+    get_request(request_id)
+    return one_button(action, done=done, back_to=url_for("requests.show", request_id=request_id))
+
+
+@bp.post("/<int:request_id>/take")
+@login_required
+def take(request_id: int) -> Response:
+    return _simple(
+        request_id,
+        lambda: request_service.take(current_member(), request_id),
+        _("It is yours. Thank you for helping!"),
+    )
+
+
+@bp.post("/<int:request_id>/accept")
+@login_required
+def accept(request_id: int) -> Response:
+    return _simple(
+        request_id,
+        lambda: request_service.accept(current_member(), request_id),
+        _("Accepted. The resident has been told."),
+    )
+
+
+@bp.post("/<int:request_id>/decline")
+@login_required
+def decline(request_id: int) -> Response:
+    return _simple(
+        request_id,
+        lambda: request_service.decline(current_member(), request_id),
+        _("Declined. The request is open again."),
+    )
+
+
+@bp.post("/<int:request_id>/cancel")
+@login_required
+def cancel(request_id: int) -> Response:
+    return _simple(
+        request_id,
+        lambda: request_service.cancel(current_member(), request_id),
+        _("The request was cancelled. Any reserved hours are back."),
+    )

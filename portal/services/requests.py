@@ -1,0 +1,491 @@
+"""Service requests (点单 → 派单 → 接单 → 评单) and redemption of banked hours.
+
+A paid request holds its estimate (member → escrow) when posted. The hold is resolved by
+exactly one entry: settled on confirmation (escrow → volunteer, remainder back to the
+member) or released on cancellation (escrow → member). Every step locks the request row and
+checks its status, so clicks, retries and races in any order resolve a hold once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from portal.clock import now_local, today_local
+from portal.extensions import db
+from portal.models import (
+    Community,
+    HourLog,
+    Member,
+    RequestEvent,
+    Service,
+    ServiceRequest,
+    Team,
+    TeamMembership,
+)
+from portal.models._time import utcnow
+from portal.models.hours import MAX_LOG_MINUTES
+from portal.models.requests import ACTIVE_STATUSES
+from portal.services import audit, family, ledger, notifications, teams
+from portal.services.errors import AlreadyDecided, DomainError, Forbidden, InsufficientBalance
+from portal.services.locking import lock_row
+
+
+@dataclass(frozen=True)
+class RequestFields:
+    service_id: int | None
+    wanted_at: datetime | None
+    place: str
+    note: str
+    minutes: int | None
+    pay_with_hours: bool
+
+
+# --- who may do what ------------------------------------------------------------------
+
+
+def is_dispatcher(member: Member, community_id: int) -> bool:
+    """Coordinators and admins dispatch the requests of their own community."""
+    if member.community_id != community_id:
+        return False
+    return member.is_admin or bool(teams.coordinated_team_ids(member))
+
+
+def may_act_for(actor: Member, requester_id: int) -> bool:
+    return actor.id == requester_id or family.linked(actor, requester_id)
+
+
+def may_view(actor: Member, request: ServiceRequest) -> bool:
+    return actor.community_id == request.community_id or may_act_for(actor, request.requester_id)
+
+
+def _volunteer_team(volunteer: Member, service: Service) -> Team:
+    """The volunteer's team the work counts for: one of the service's category if any."""
+    my_teams = teams.active_teams_of(volunteer)
+    if not my_teams:
+        raise DomainError(
+            _l("Only a member of a volunteer team can take on requests."), field="volunteer"
+        )
+    same = [t for t in my_teams if t.category == service.category]
+    return (same or my_teams)[0]
+
+
+def _event(request: ServiceRequest, actor: Member | None, kind: str, detail: str = "") -> None:
+    request.status_changed_at = utcnow()
+    db.session.add(
+        RequestEvent(
+            request_id=request.id, actor_id=actor.id if actor else None, kind=kind, detail=detail
+        )
+    )
+    audit.record(
+        actor, f"request.{kind}", request, community_id=request.community_id, detail=detail
+    )
+
+
+def _locked(request_id: int) -> ServiceRequest:
+    request = lock_row(ServiceRequest, request_id)
+    if request is None:
+        raise DomainError(_l("That request does not exist."))
+    return request
+
+
+def _expect(request: ServiceRequest, *statuses: str) -> None:
+    if request.status not in statuses:
+        raise AlreadyDecided(_l("This request has moved on; the page shows where it is now."))
+
+
+# --- posting --------------------------------------------------------------------------
+
+
+def age_of(member: Member) -> int:
+    return today_local().year - member.birth_year
+
+
+def post(
+    poster: Member, fields: RequestFields, *, for_member_id: int | None = None
+) -> ServiceRequest:
+    requester = poster
+    if for_member_id is not None and for_member_id != poster.id:
+        other = db.session.get(Member, for_member_id)
+        if other is None:
+            raise DomainError(_l("No member has that member number."), field="for_member")
+        if not (is_dispatcher(poster, other.community_id) or family.linked(poster, other.id)):
+            raise Forbidden(_l("Only a coordinator or a linked relative may post for someone."))
+        requester = other
+    service = db.session.get(Service, fields.service_id) if fields.service_id else None
+    if service is None or service.community_id != requester.community_id or not service.active:
+        raise DomainError(_l("Choose a service from the list."), field="service")
+    if fields.wanted_at is None:
+        raise DomainError(_l("Enter when you need the service."), field="when")
+    if fields.wanted_at < now_local() - timedelta(hours=1):
+        raise DomainError(_l("The time has already passed."), field="when")
+    if not 1 <= len(fields.place.strip()) <= 200:
+        raise DomainError(_l("Enter where (up to 200 characters)."), field="place")
+    if len(fields.note) > 500:
+        raise DomainError(_l("Keep the note under 500 characters."), field="note")
+    if fields.minutes is None or not 1 <= fields.minutes <= MAX_LOG_MINUTES:
+        raise DomainError(
+            _l("Enter an estimate between 1 and 720 minutes (12 hours)."), field="minutes"
+        )
+    community = db.session.get(Community, requester.community_id)
+    assert community is not None
+    if fields.pay_with_hours:
+        if not service.redeemable:
+            raise DomainError(
+                _l("This service cannot be paid with banked hours."), field="pay_with_hours"
+            )
+        if community.redemption_min_age and age_of(requester) < community.redemption_min_age:
+            raise DomainError(
+                _l(
+                    "In this community, banked hours can be used from age %(age)s. The "
+                    "community can still fund this request: untick the box.",
+                    age=community.redemption_min_age,
+                ),
+                field="pay_with_hours",
+            )
+    request = ServiceRequest(
+        community_id=requester.community_id,
+        requester_id=requester.id,
+        posted_by_id=poster.id,
+        service_id=service.id,
+        wanted_at=fields.wanted_at,
+        place=fields.place.strip(),
+        note=fields.note.strip(),
+        estimate_minutes=fields.minutes,
+        pay_with_hours=fields.pay_with_hours,
+    )
+    db.session.add(request)
+    db.session.flush()
+    if fields.pay_with_hours:
+        try:
+            entry = ledger.transfer(
+                "redeem_hold",
+                ledger.member_account(requester),
+                ledger.escrow_account(requester.community_id),
+                fields.minutes,
+                idempotency_key=f"request:{request.id}:hold",
+                memo=f"request:{request.id}",
+                community_id=requester.community_id,
+                actor=poster,
+            )
+        except InsufficientBalance as exc:
+            raise DomainError(
+                _l(
+                    "Not enough banked hours: %(available)s minutes are available and this "
+                    "needs %(needed)s. You can ask for a community-funded service instead.",
+                    available=ledger.balance_of(requester),
+                    needed=fields.minutes,
+                ),
+                field="minutes",
+            ) from exc
+        request.held_minutes = fields.minutes
+        request.hold_entry_id = entry.id
+    _event(request, poster, "posted")
+    return request
+
+
+# --- the steps ------------------------------------------------------------------------
+
+
+def dispatch(dispatcher: Member, request_id: int, volunteer_id: int | None) -> ServiceRequest:
+    request = _locked(request_id)
+    if not is_dispatcher(dispatcher, request.community_id):
+        raise Forbidden(_l("Only a coordinator of this community can dispatch requests."))
+    _expect(request, "open", "dispatched")
+    volunteer = db.session.get(Member, volunteer_id) if volunteer_id else None
+    if volunteer is None or volunteer.community_id != request.community_id:
+        raise DomainError(_l("Choose a volunteer from the list."), field="volunteer")
+    if volunteer.id == request.requester_id:
+        raise DomainError(_l("Nobody serves their own request."), field="volunteer")
+    team = _volunteer_team(volunteer, request.service)
+    request.status = "dispatched"
+    request.assignee_id = volunteer.id
+    request.team_id = team.id
+    _event(request, dispatcher, "dispatched", volunteer.name)
+    notifications.notify(
+        volunteer.id, "request_dispatched", f"/requests/{request.id}", service=request.service.name
+    )
+    return request
+
+
+def take(volunteer: Member, request_id: int) -> ServiceRequest:
+    request = _locked(request_id)
+    if volunteer.community_id != request.community_id:
+        raise Forbidden(_l("You can only take requests of your own community."))
+    _expect(request, "open")
+    if volunteer.id == request.requester_id:
+        raise DomainError(_l("Nobody serves their own request."))
+    team = _volunteer_team(volunteer, request.service)
+    request.status = "accepted"
+    request.assignee_id = volunteer.id
+    request.team_id = team.id
+    _event(request, volunteer, "taken")
+    notifications.notify(
+        request.requester_id,
+        "request_accepted",
+        f"/requests/{request.id}",
+        name=volunteer.masked_name,
+    )
+    return request
+
+
+def _check_assignee(actor: Member, request: ServiceRequest) -> None:
+    if request.assignee_id != actor.id:
+        raise Forbidden(_l("Only the volunteer this request was given to can do this."))
+
+
+def accept(volunteer: Member, request_id: int) -> ServiceRequest:
+    request = _locked(request_id)
+    _check_assignee(volunteer, request)
+    _expect(request, "dispatched")
+    request.status = "accepted"
+    _event(request, volunteer, "accepted")
+    notifications.notify(
+        request.requester_id,
+        "request_accepted",
+        f"/requests/{request.id}",
+        name=volunteer.masked_name,
+    )
+    return request
+
+
+def decline(volunteer: Member, request_id: int) -> ServiceRequest:
+    request = _locked(request_id)
+    _check_assignee(volunteer, request)
+    _expect(request, "dispatched", "accepted")
+    request.status = "open"
+    request.assignee_id = None
+    request.team_id = None
+    _event(request, volunteer, "declined")
+    return request
+
+
+def mark_done(volunteer: Member, request_id: int, minutes: int | None) -> ServiceRequest:
+    request = _locked(request_id)
+    _check_assignee(volunteer, request)
+    if minutes is None or not 1 <= minutes <= MAX_LOG_MINUTES:
+        raise DomainError(_l("Enter between 1 and 720 minutes (12 hours)."), field="minutes")
+    _expect(request, "accepted")
+    request.status = "done"
+    request.minutes_spent = minutes
+    _event(request, volunteer, "done", str(minutes))
+    notifications.notify(
+        request.requester_id,
+        "request_done",
+        f"/requests/{request.id}",
+        service=request.service.name,
+    )
+    return request
+
+
+def confirm(actor: Member, request_id: int, rating: int | None, comment: str) -> ServiceRequest:
+    """The resident (or a linked relative) confirms and rates: the volunteer is paid."""
+    request = _locked(request_id)
+    if not may_act_for(actor, request.requester_id):
+        raise Forbidden(_l("Only the person served, or their family, can confirm."))
+    if rating is None or not 1 <= rating <= 5:
+        raise DomainError(_l("Choose 1 to 5 stars."), field="rating")
+    if len(comment) > 500:
+        raise DomainError(_l("Keep the comment under 500 characters."), field="comment")
+    _expect(request, "done")
+    volunteer = db.session.get(Member, request.assignee_id)
+    assert volunteer is not None and request.minutes_spent is not None
+    spent = request.minutes_spent
+    if request.pay_with_hours:
+        paid = min(spent, request.held_minutes)
+        lines = [
+            (ledger.escrow_account(request.community_id), -request.held_minutes),
+            (ledger.member_account(volunteer), spent),
+        ]
+        remainder = request.held_minutes - paid
+        if remainder:
+            lines.append((ledger.member_account(request.requester), remainder))
+        if spent > paid:
+            # Longer than reserved: the resident never pays more than the hold; the
+            # community funds the extra time, as for any approved service.
+            lines.append((ledger.issuance_account(request.community_id), -(spent - paid)))
+        entry = ledger.post_entry(
+            "redeem_settle",
+            lines,
+            idempotency_key=f"request:{request.id}:resolve",
+            memo=f"request:{request.id}",
+            community_id=request.community_id,
+            actor=actor,
+        )
+        request.resolution_entry_id = entry.id
+    else:
+        entry = ledger.transfer(
+            "hours",
+            ledger.issuance_account(request.community_id),
+            ledger.member_account(volunteer),
+            spent,
+            idempotency_key=f"request:{request.id}:hours",
+            memo=f"request:{request.id}",
+            community_id=request.community_id,
+            actor=actor,
+        )
+    log = HourLog(
+        member_id=volunteer.id,
+        team_id=request.team_id,
+        service_id=request.service_id,
+        community_id=request.community_id,
+        service_date=today_local(),
+        minutes=spent,
+        note=request.service.name,
+        beneficiary_id=request.requester_id,
+        source="request",
+        status="approved",
+        decided_at=utcnow(),
+        decided_by_id=actor.id,
+        entry_id=entry.id,
+        beneficiary_confirmed_at=utcnow(),
+        beneficiary_confirmed_by_id=actor.id,
+    )
+    db.session.add(log)
+    db.session.flush()
+    request.hour_log_id = log.id
+    request.status = "confirmed"
+    request.rating = rating
+    request.comment = comment.strip()
+    _event(request, actor, "confirmed", f"{rating}")
+    notifications.notify(
+        volunteer.id, "request_confirmed", f"/requests/{request.id}", minutes=spent, rating=rating
+    )
+    return request
+
+
+def cancel(actor: Member, request_id: int) -> ServiceRequest:
+    request = _locked(request_id)
+    if not (may_act_for(actor, request.requester_id) or is_dispatcher(actor, request.community_id)):
+        raise Forbidden(_l("Only the requester, their family or a coordinator can cancel."))
+    _expect(request, "open", "dispatched", "accepted")
+    if request.pay_with_hours and request.held_minutes:
+        entry = ledger.transfer(
+            "redeem_release",
+            ledger.escrow_account(request.community_id),
+            ledger.member_account(request.requester),
+            request.held_minutes,
+            idempotency_key=f"request:{request.id}:resolve",
+            memo=f"request:{request.id}",
+            community_id=request.community_id,
+            actor=actor,
+        )
+        request.resolution_entry_id = entry.id
+    request.status = "cancelled"
+    if request.assignee_id:
+        notifications.notify(
+            request.assignee_id,
+            "request_cancelled",
+            f"/requests/{request.id}",
+            service=request.service.name,
+        )
+    _event(request, actor, "cancelled")
+    return request
+
+
+# --- lists ---------------------------------------------------------------------------
+
+
+def reserved_minutes(member: Member) -> int:
+    """Hours held by this member's pending paid requests: not spendable."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(ServiceRequest.held_minutes), 0)).where(
+            ServiceRequest.requester_id == member.id,
+            ServiceRequest.pay_with_hours.is_(True),
+            ServiceRequest.resolution_entry_id.is_(None),
+            ServiceRequest.status.in_(ACTIVE_STATUSES),
+        )
+    )
+
+
+def board(community_id: int, *, category: str | None, size: int = 50) -> list[ServiceRequest]:
+    stmt = (
+        select(ServiceRequest)
+        .where(ServiceRequest.community_id == community_id, ServiceRequest.status == "open")
+        .order_by(ServiceRequest.wanted_at, ServiceRequest.id)
+        .limit(size)
+    )
+    if category:
+        stmt = stmt.join(Service, Service.id == ServiceRequest.service_id).where(
+            Service.category == category
+        )
+    return list(db.session.scalars(stmt))
+
+
+def mine(member: Member, *, size: int = 50) -> list[ServiceRequest]:
+    ids = [member.id, *(r.id for r in family.relatives(member))]
+    return list(
+        db.session.scalars(
+            select(ServiceRequest)
+            .where(ServiceRequest.requester_id.in_(ids))
+            .order_by(ServiceRequest.id.desc())
+            .limit(size)
+        )
+    )
+
+
+def tasks(member: Member, *, size: int = 50) -> list[ServiceRequest]:
+    return list(
+        db.session.scalars(
+            select(ServiceRequest)
+            .where(ServiceRequest.assignee_id == member.id)
+            .order_by(ServiceRequest.id.desc())
+            .limit(size)
+        )
+    )
+
+
+def dispatch_queue(community_id: int, *, size: int = 100) -> list[ServiceRequest]:
+    return list(
+        db.session.scalars(
+            select(ServiceRequest)
+            .where(
+                ServiceRequest.community_id == community_id,
+                ServiceRequest.status.in_(("open", "dispatched")),
+            )
+            .order_by(ServiceRequest.id)
+            .limit(size)
+        )
+    )
+
+
+def is_stuck(request: ServiceRequest, *, open_hours: int, dispatched_hours: int) -> bool:
+    age = utcnow() - request.status_changed_at
+    if request.status == "open":
+        return age > timedelta(hours=open_hours)
+    if request.status == "dispatched":
+        return age > timedelta(hours=dispatched_hours)
+    return False
+
+
+def volunteers_for(community_id: int) -> list[Member]:
+    """Members of the community's active teams, for the dispatch list."""
+    return list(
+        db.session.scalars(
+            select(Member)
+            .join(TeamMembership, TeamMembership.member_id == Member.id)
+            .join(Team, Team.id == TeamMembership.team_id)
+            .where(
+                Team.community_id == community_id,
+                Team.archived.is_(False),
+                TeamMembership.status == "active",
+                Member.active.is_(True),
+            )
+            .distinct()
+            .order_by(Member.name)
+            .limit(500)
+        )
+    )
+
+
+def timeline(request: ServiceRequest) -> list[RequestEvent]:
+    return list(
+        db.session.scalars(
+            select(RequestEvent)
+            .where(RequestEvent.request_id == request.id)
+            .order_by(RequestEvent.id)
+        )
+    )
