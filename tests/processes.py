@@ -1,0 +1,268 @@
+"""Real processes for the concurrency tests: a gunicorn server with many workers, a client
+that fires POSTs from many threads at the same moment, and a worker for races between
+separate Python processes (multiprocessing, spawn)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+SERVER_SECRET = "concurrency-test-secret"
+CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
+LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SERVER_SECRET}
+    env.pop("PORTAL_ENV", None)  # plain HTTP: the session cookie must not be Secure-only
+    env["FLASK_APP"] = "wsgi.py"
+    return env
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    url: str = ""
+
+    def log_tail(self, chars: int = 6000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+
+@contextmanager
+def gunicorn(database_url: str, log_dir: Path, workers: int = 8) -> Iterator[Server]:
+    """`gunicorn --workers N wsgi:app` on a free port; stopped (terminate, wait) on exit.
+
+    The port is 0: the kernel picks a free one when gunicorn binds (no window in which
+    another process could take it), and gunicorn's log says which."""
+    log_path = log_dir / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                str(VENV_BIN / "gunicorn"),
+                "--workers",
+                str(workers),
+                "--bind",
+                "127.0.0.1:0",
+                # Not the shared default under ~/.gunicorn: another server (a colleague's
+                # test run, `make serve-prod`) may be using it.
+                "--no-control-socket",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=server_env(database_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, log_path)
+    try:
+        _wait_healthy(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(server: Server, timeout: float = 45) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited early:\n{server.log_tail()}")
+        if not server.url:
+            listening = LISTENING.search(server.log_path.read_text(errors="replace"))
+            if listening is None:
+                time.sleep(0.1)
+                continue
+            server.url = listening.group(1)
+        try:
+            with requests.get(f"{server.url}/healthz", timeout=2) as response:
+                if response.status_code == 200:
+                    return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn not healthy after {timeout}s:\n{server.log_tail()}")
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF_INPUT.search(html)
+    assert match, "no csrf_token input on the page"
+    return match.group(1)
+
+
+@dataclass
+class Login:
+    cookies: dict[str, str]
+    csrf: str
+
+
+def log_in(base_url: str, phone: str, password: str) -> Login:
+    """Log in as a browser would; return the session cookie and a CSRF token of the
+    approval queue."""
+    with requests.Session() as http:
+        with http.get(f"{base_url}/login", timeout=30) as page:
+            assert page.status_code == 200, page.status_code
+            token = csrf_token(page.text)
+        with http.post(
+            f"{base_url}/login",
+            data={"csrf_token": token, "phone": phone, "password": password},
+            allow_redirects=False,
+            timeout=30,
+        ) as answer:
+            assert answer.status_code == 303, (answer.status_code, answer.text[:500])
+        with http.get(f"{base_url}/approvals", timeout=30) as queue_page:
+            assert queue_page.status_code == 200, queue_page.status_code
+            token = csrf_token(queue_page.text)
+        return Login(cookies=http.cookies.get_dict(), csrf=token)
+
+
+@dataclass(frozen=True)
+class Post:
+    path: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    post: Post
+    status: int | None  # None: the request itself failed (see error)
+    location: str = ""
+    error: str = ""
+
+
+def approve(log_id: int, once: str) -> Post:
+    return Post(f"/approvals/{log_id}/approve", {"once": once})
+
+
+def approve_bulk(log_ids: Sequence[int], once: str) -> Post:
+    return Post("/approvals/bulk", {"once": once, "logs": list(log_ids)})
+
+
+def fire(base_url: str, login: Login, posts: Sequence[Post], threads: int) -> list[Outcome]:
+    """Send every POST (with the login's cookie and CSRF token) from `threads` threads that
+    start together (a barrier) and take the posts in order, so neighbouring posts (a double
+    tap) are in flight at the same moment. Redirects are not followed."""
+    todo: queue.SimpleQueue[Post] = queue.SimpleQueue()
+    for post in posts:
+        todo.put(post)
+    start = threading.Barrier(threads)
+
+    def worker() -> list[Outcome]:
+        done: list[Outcome] = []
+        start.wait(timeout=60)
+        while True:
+            try:
+                post = todo.get_nowait()
+            except queue.Empty:
+                return done
+            try:
+                with requests.post(
+                    base_url + post.path,
+                    data={"csrf_token": login.csrf, **post.data},
+                    cookies=login.cookies,
+                    allow_redirects=False,
+                    timeout=90,
+                ) as response:
+                    location = response.headers.get("Location", "")
+                    done.append(Outcome(post, response.status_code, location))
+            except requests.RequestException as error:
+                done.append(Outcome(post, None, error=repr(error)))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(worker) for _ in range(threads)]
+        return [outcome for future in futures for outcome in future.result()]
+
+
+def run_flask(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "flask"), *args],
+        cwd=ROOT,
+        env=server_env(database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# --- a race between processes (multiprocessing, spawn) -----------------------------------
+
+
+def race_transfers(
+    database_url: str,
+    index: int,
+    rounds: Sequence[int],
+    giver_code: str,
+    taker_code: str,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """One racer: its own app, engine and connection. For each round, wait at the barrier
+    with everyone else, then try to move `minutes` from giver to taker as a gift."""
+    from sqlalchemy import select, text
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import Account
+    from portal.services import ledger
+    from portal.services.errors import InsufficientBalance
+
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": SERVER_SECRET}
+    )
+    with app.app_context():
+        try:
+            # Connect before the race, and hold no transaction (on SQLite a transaction
+            # outside a GET request starts with BEGIN IMMEDIATE, i.e. takes the write lock).
+            db.session.execute(text("SELECT 1"))
+            db.session.rollback()
+            for round_no, minutes in enumerate(rounds):
+                try:
+                    barrier.wait(timeout=90)
+                except threading.BrokenBarrierError:
+                    return  # the test gave up (it failed or a racer died): stop quietly
+                try:
+                    giver = db.session.scalars(
+                        select(Account).where(Account.code == giver_code)
+                    ).one()
+                    taker = db.session.scalars(
+                        select(Account).where(Account.code == taker_code)
+                    ).one()
+                    ledger.transfer(
+                        "gift",
+                        giver,
+                        taker,
+                        minutes,
+                        idempotency_key=f"race:{round_no}:{index}",
+                        memo=f"racer {index}",
+                    )
+                    db.session.commit()
+                    outcome = "ok"
+                except InsufficientBalance:
+                    db.session.rollback()
+                    outcome = "insufficient"
+                except Exception as error:  # noqa: BLE001 - reported to the test as a failure
+                    db.session.rollback()
+                    outcome = f"error: {error!r}"
+                results.put((round_no, index, outcome))
+        finally:
+            db.session.remove()
+            db.engine.dispose()
