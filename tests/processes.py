@@ -266,3 +266,134 @@ def race_transfers(
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+# --- several members at once, and the answers' pages (redemption races) ------------------
+
+
+def log_in_at(base_url: str, phone: str, password: str, page: str = "/requests/new") -> Login:
+    """Log in as a browser would; the CSRF token comes from `page` (any page with a form
+    that member may open: a resident has no approval queue)."""
+    with requests.Session() as http:
+        with http.get(f"{base_url}/login", timeout=30) as login_page:
+            assert login_page.status_code == 200, login_page.status_code
+            token = csrf_token(login_page.text)
+        with http.post(
+            f"{base_url}/login",
+            data={"csrf_token": token, "phone": phone, "password": password},
+            allow_redirects=False,
+            timeout=30,
+        ) as answer:
+            assert answer.status_code == 303, (answer.status_code, answer.text[:500])
+        with http.get(f"{base_url}{page}", timeout=30) as form_page:
+            assert form_page.status_code == 200, (page, form_page.status_code)
+            token = csrf_token(form_page.text)
+        return Login(cookies=http.cookies.get_dict(), csrf=token)
+
+
+def fire_as(
+    base_url: str, jobs: Sequence[tuple[Login, Post]], threads: int
+) -> list[tuple[int, Outcome, str]]:
+    """Like `fire`, but each POST is sent with its own login (several members racing), and
+    each answer comes back as (index of its job, outcome, page text)."""
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(jobs)):
+        todo.put(index)
+    start = threading.Barrier(threads)
+
+    def worker() -> list[tuple[int, Outcome, str]]:
+        done: list[tuple[int, Outcome, str]] = []
+        start.wait(timeout=60)
+        while True:
+            try:
+                index = todo.get_nowait()
+            except queue.Empty:
+                return done
+            login, post = jobs[index]
+            try:
+                with requests.post(
+                    base_url + post.path,
+                    data={"csrf_token": login.csrf, **post.data},
+                    cookies=login.cookies,
+                    allow_redirects=False,
+                    timeout=90,
+                ) as response:
+                    location = response.headers.get("Location", "")
+                    outcome = Outcome(post, response.status_code, location)
+                    done.append((index, outcome, response.text))
+            except requests.RequestException as error:
+                done.append((index, Outcome(post, None, error=repr(error)), ""))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(worker) for _ in range(threads)]
+        return sorted(
+            (answer for future in futures for answer in future.result()), key=lambda a: a[0]
+        )
+
+
+def race_paid_requests(
+    database_url: str,
+    index: int,
+    rounds: Sequence[int],
+    requester_id: int,
+    service_id: int,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """One racer: its own app, engine and connection. For each round, wait at the barrier
+    with everyone else, then post a request paid with `minutes` of the requester's banked
+    hours (portal.services.requests.post, as the page does) and commit."""
+    from datetime import timedelta
+
+    from flask_babel import force_locale
+    from sqlalchemy import text
+
+    from portal import create_app
+    from portal.clock import now_local
+    from portal.extensions import db
+    from portal.models import Member
+    from portal.services import requests as request_service
+    from portal.services.errors import DomainError
+
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": SERVER_SECRET}
+    )
+    with app.app_context():
+        try:
+            db.session.execute(text("SELECT 1"))  # connect before the race, hold nothing
+            db.session.rollback()
+            for round_no, minutes in enumerate(rounds):
+                try:
+                    barrier.wait(timeout=90)
+                except threading.BrokenBarrierError:
+                    return  # the test gave up (it failed or a racer died): stop quietly
+                try:
+                    requester = db.session.get(Member, requester_id)
+                    assert requester is not None
+                    created = request_service.post(
+                        requester,
+                        request_service.RequestFields(
+                            service_id=service_id,
+                            wanted_at=now_local() + timedelta(days=1),
+                            place=f"racer {index}",
+                            note=f"round {round_no}",
+                            minutes=minutes,
+                            pay_with_hours=True,
+                        ),
+                    )
+                    request_id = created.id
+                    db.session.commit()
+                    outcome = f"ok:{request_id}"
+                except DomainError as error:
+                    db.session.rollback()
+                    with force_locale("en"):
+                        message = str(error.message)
+                    short = error.field == "minutes" and message.startswith("Not enough")
+                    outcome = "insufficient" if short else f"refused: {message}"
+                except Exception as error:  # noqa: BLE001 - reported to the test as a failure
+                    db.session.rollback()
+                    outcome = f"error: {error!r}"
+                results.put((round_no, index, outcome))
+        finally:
+            db.session.remove()
+            db.engine.dispose()
