@@ -67,7 +67,7 @@ def _test_config(url: str) -> dict[str, object]:
     }
 
 
-def _empty_all_tables(app: Flask) -> None:
+def empty_all_tables(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
         tables = [t for t in reversed(db.metadata.sorted_tables)]
@@ -84,7 +84,7 @@ def _empty_all_tables(app: Flask) -> None:
 def app(database_url: str) -> Iterator[Flask]:
     app = create_app(_test_config(database_url))
     yield app
-    _empty_all_tables(app)
+    empty_all_tables(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
