@@ -24,15 +24,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
 
-    from portal import auth_session, cli, db_setup, errors, htmx, i18n, security, templating
-    from portal.extensions import compress, csrf, db, limiter, migrate
+    from portal import (
+        auth_session,
+        cli,
+        compression,
+        db_setup,
+        errors,
+        htmx,
+        i18n,
+        security,
+        templating,
+    )
+    from portal.extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     db_setup.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    compress.init_app(app)
+    compression.init_app(app)
     auth_session.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)

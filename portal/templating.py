@@ -39,19 +39,22 @@ def init_app(app: Flask) -> None:
         from portal.services import ledger
 
         locale = str(get_locale() or "zh_CN")
-        from portal.services import notifications
+        from portal.services import notifications, teams
 
         balance = None
         unread = 0
+        coordinates = False
         if current_user and current_user.is_authenticated:
             balance = ledger.balance_of(current_user)
             unread = notifications.unread_count(current_user)
+            coordinates = bool(teams.coordinated_team_ids(current_user))
         return {
             "locale": locale,
             "html_lang": "zh-CN" if locale.startswith("zh") else "en",
             "elder_mode": elder_mode(),
             "top_balance": balance,
             "unread_count": unread,
+            "coordinates_a_team": coordinates,
             "category_labels": i18n.CATEGORY_LABELS,
             "status_labels": i18n.STATUS_LABELS,
             "entry_kind_labels": i18n.ENTRY_KIND_LABELS,

@@ -1,14 +1,14 @@
 """A live server and Playwright driving Debian's Chromium, plus the checks every page gets:
-axe-core finds no violations, the page works without JavaScript, and its compressed
-transfer fits DESIGN.md's budget (50 KB a page, 5 KB a fragment), and nothing scrolls sideways
-at the page's width. Each checked page's transfer is written to test-artifacts/page-sizes.txt."""
+axe-core finds no violations, the page works without JavaScript, its compressed transfer fits
+DESIGN.md's budget (50 KB a page, 5 KB a fragment), and nothing scrolls sideways at the page's
+width. Each checked page's transfer is written to test-artifacts/page-sizes.txt."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,22 +38,11 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
+
 # Flask-Compress (COMPRESS_STREAMS, needed to gzip the static files) wraps a static file's
 # stream in its own generator and never closes the file underneath, so each CSS/JS response
 # leaves an unclosed file for the garbage collector: a ResourceWarning, made an error by
 # filterwarnings=error. Ignored for that case only (a file under static/), for browser tests.
-STATIC_FILE_LEFT_OPEN = (
-    "ignore:Exception ignored in. <_io.FileIO name='[^']*/static/[^']*' mode='rb'"
-    ":pytest.PytestUnraisableExceptionWarning"
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.filterwarnings(STATIC_FILE_LEFT_OPEN))
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -116,35 +105,72 @@ def axe_source() -> str:
 class Checked:
     """A Playwright page that checks each page it visits."""
 
-    def __init__(self, page: Any, live: LiveServer, axe: str, name: str) -> None:
+    def __init__(
+        self, page: Any, live: LiveServer, axe: str, name: str, *, js: bool = True
+    ) -> None:
         self.page = page
         self.live = live
         self.axe = axe
         self.name = name
+        self.js = js
+        self._auditor: Any = None
+        self._audited: tuple[str, str] = ("", "")
         self.visited: list[str] = []
         self.sizes: dict[str, int] = {}
         self._transfer = 0
+        self._in_flight: set[Any] = set()
+        page.on("request", self._started)
+        page.on("requestfailed", self._failed)
         page.on("requestfinished", self._count)
+
+    def _started(self, request: Any) -> None:
+        self._in_flight.add(request)
+
+    def _failed(self, request: Any) -> None:
+        self._in_flight.discard(request)
 
     def _count(self, request: Any) -> None:
         sizes = request.sizes()
         self._transfer += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+        self._in_flight.discard(request)
 
-    def goto(self, path: str) -> Any:
+    def settle(self, timeout_ms: int = 15_000) -> None:
+        """Wait until the page has loaded and no request is in flight: what "networkidle"
+        means, without its half-second quiet period after every page."""
+        self.page.wait_for_load_state("load")
+        waited = 0
+        while self._in_flight and waited < timeout_ms:
+            self.page.wait_for_timeout(10)
+            waited += 10
+        assert not self._in_flight, f"requests still in flight: {self._in_flight}"
+
+    def goto(self, path: str, *, cold: bool = False) -> Any:
+        """Open `path`; `cold` empties the browser cache first, so the transfer counted is a
+        first visit's (HTML, CSS and JavaScript)."""
+        self.settle()  # what an earlier click started is not counted against this page
+        if cold:
+            cdp = self.page.context.new_cdp_session(self.page)
+            cdp.send("Network.clearBrowserCache")
+            cdp.detach()
         self._transfer = 0
         response = self.page.goto(self.live.url + path)
-        self.page.wait_for_load_state("networkidle")
+        self.settle()
         return response
 
     def reset_transfer(self) -> None:
         self._transfer = 0
 
+    @property
+    def transfer(self) -> int:
+        """Bytes transferred (compressed, with headers) since the last goto, check or reset."""
+        return self._transfer
+
     def check(self, label: str | None = None) -> None:
         """axe + budget + no sideways scrolling on the page now shown (after a goto or a form
         submission). The transfer counted is everything since the last goto or check."""
-        self.page.wait_for_load_state("networkidle")
+        self.settle()
         label = label or self.page.url.replace(self.live.url, "")
-        violations = axe_violations(self.page, self.axe)
+        violations = axe_violations(self.page if self.js else self._audit_copy(), self.axe)
         assert not violations, f"axe violations on {label}: {violations}"
         width = self.page.viewport_size["width"]
         scroll_width = self.page.evaluate("document.documentElement.scrollWidth")
@@ -154,13 +180,48 @@ class Checked:
         self.visited.append(label)
         self._transfer = 0
 
+    def _audit_copy(self) -> Any:
+        """axe needs JavaScript (its timers never fire where scripting is off), so a page shown
+        with JavaScript off is audited as a copy: its DOM, at its URL and width, in a second
+        context with JavaScript on, where the page's own scripts are blocked."""
+        self._audited = (self.page.url, self.page.content())
+        if self._auditor is None:
+            context = self.page.context.browser.new_context(
+                viewport=self.page.viewport_size, java_script_enabled=True, locale="zh-CN"
+            )
+            context.add_init_script(self.axe)
+            self._auditor = context.new_page()
+            self._auditor.route("**/*", self._serve_copy)
+        self._auditor.goto(self._audited[0], wait_until="load")
+        return self._auditor
+
+    def _serve_copy(self, route: Any) -> None:
+        request = route.request
+        if request.resource_type == "document" and request.url == self._audited[0]:
+            route.fulfill(body=self._audited[1], content_type="text/html; charset=utf-8")
+        elif request.resource_type == "script":
+            route.abort()
+        else:
+            route.continue_()
+
+    def close(self) -> None:
+        if self._auditor is not None:
+            self._auditor.context.close()
+            self._auditor = None
+
     def screenshot(self, label: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{label}.png"), full_page=True)
 
 
+NewPage = Callable[..., Checked]
+"""The type of the `new_page` fixture: `new_page(name, js=True, width=360)`."""
+
+
 def axe_violations(page: Any, axe_source: str) -> list[str]:
-    page.evaluate(axe_source)
+    # Once a document: after an htmx-boosted navigation the document, and axe in it, remain.
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.evaluate(axe_source)
     result = page.evaluate(
         """async () => {
             const r = await axe.run(document, {resultTypes: ['violations']});
@@ -194,13 +255,17 @@ def new_page(  # type: ignore[no-untyped-def]
             locale="zh-CN",
         )
         contexts.append(context)
+        if js:
+            context.add_init_script(axe_source)  # parsed by the browser, not sent per check
         page = context.new_page()
         page.set_default_timeout(15_000)
-        checked = Checked(page, live_server, axe_source, name)
+        checked = Checked(page, live_server, axe_source, name, js=js)
         pages.append(checked)
         return checked
 
     yield _new
+    for checked in pages:
+        checked.close()
     for context in contexts:
         context.close()
     with _page_sizes.open("a", encoding="utf-8") as report:

@@ -117,3 +117,11 @@ def test_static_assets_are_local(client: FlaskClient, app: Flask) -> None:
     assert "https://" not in html
     with client.get("/static/htmx.min.js") as response:
         assert response.status_code == 200
+
+
+def test_static_files_are_compressed_and_closed(client: FlaskClient) -> None:
+    # filterwarnings=error turns a leaked file handle into a failure here.
+    with client.get("/static/portal.css", headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert len(response.get_data()) < 4000

@@ -27,6 +27,7 @@ class RegisterForm(FlaskForm):
         _l("Password"),
         validators=[InputRequired(_l("Choose a password of at least 8 characters."))],
         render_kw={"autocomplete": "new-password"},
+        description=_l("At least 8 characters."),
     )
     community = SelectField(
         _l("Community"),
@@ -38,6 +39,7 @@ class RegisterForm(FlaskForm):
         _l("Year of birth"),
         validators=[InputRequired(_l("Enter your year of birth, such as 1950."))],
         render_kw={"inputmode": "numeric"},
+        description=_l("Four digits, such as 1950."),
     )
 
     def validate_birth_year(self, field: IntegerField) -> None:

@@ -99,14 +99,17 @@ def login() -> Response | tuple[str, int] | str:
 @bp.post("/logout")
 def logout() -> Response:
     form = EmptyForm()
-    if form.validate_on_submit() and current_user.is_authenticated:
-        members.end_sessions(current_member())
-        db.session.commit()
+    # The browser keeps its language and text size: the next person here is likely the same.
+    kept = {key: session[key] for key in ("locale", "elder_mode") if key in session}
+    if current_user.is_authenticated:
+        member = current_member()
+        kept = {"locale": member.locale, "elder_mode": member.elder_mode}
+        if form.validate_on_submit():
+            members.end_sessions(member)
+            db.session.commit()
     logout_user()
-    locale = session.get("locale")
     session.clear()
-    if locale:
-        session["locale"] = locale
+    session.update(kept)
     return redirect(url_for("main.index"), 303)
 
 
