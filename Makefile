@@ -21,7 +21,7 @@ node_modules/.installed: package.json package-lock.json
 	else echo "npm not found: browser accessibility checks will be skipped"; fi
 
 translations: $(VENV)/.installed
-	$(VENV)/bin/pybabel compile -q -d translations
+	$(VENV)/bin/pybabel compile -d translations
 
 extract-messages: $(VENV)/.installed
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
