@@ -9,7 +9,7 @@ skipped for a missing browser or database fails instead.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,6 +88,22 @@ def app(database_url: str) -> Iterator[Flask]:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[[dict[str, object]], Flask]]:
+    """`make_app(config)` → an extra app (its own settings); its connections are closed after."""
+    made: list[Flask] = []
+
+    def _make(config: dict[str, object]) -> Flask:
+        made.append(create_app(config))
+        return made[-1]
+
+    yield _make
+    for extra in made:
+        with extra.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

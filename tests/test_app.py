@@ -6,7 +6,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal import create_app
 from portal.config import load_config
 
 
@@ -20,8 +19,8 @@ def test_healthz_reports_database(client: FlaskClient) -> None:
     assert response.json == {"status": "ok", "database": "ok"}
 
 
-def test_healthz_is_503_when_database_unreachable(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(
+def test_healthz_is_503_when_database_unreachable(tmp_path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(
         {
             "TESTING": True,
             "SECRET_KEY": "x",
@@ -75,7 +74,7 @@ def test_security_headers(client: FlaskClient) -> None:
     assert "Strict-Transport-Security" not in response.headers
 
 
-def test_production_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_production_settings(monkeypatch: pytest.MonkeyPatch, tmp_path, make_app) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "from-the-environment")
     config = load_config(tmp_path)
@@ -83,7 +82,7 @@ def test_production_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     assert config["SESSION_COOKIE_HTTPONLY"] is True
     assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert config["SECRET_KEY"] == "from-the-environment"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.sqlite3"})
+    app = make_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.sqlite3"})
     response = app.test_client().get("/healthz")
     assert "max-age=" in response.headers["Strict-Transport-Security"]
 

@@ -197,10 +197,8 @@ def test_member_language_choice_is_remembered(
     assert '<html lang="en" class="elder"' in html
 
 
-def test_csrf_is_required_on_every_post(database_url: str, member: Member) -> None:
-    from portal import create_app
-
-    app = create_app(
+def test_csrf_is_required_on_every_post(database_url: str, member: Member, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(
         {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
@@ -215,10 +213,10 @@ def test_csrf_is_required_on_every_post(database_url: str, member: Member) -> No
     assert client.post("/logout").status_code == 400
 
 
-def test_login_is_rate_limited_per_phone_and_address(database_url: str, member: Member) -> None:
-    from portal import create_app
-
-    app = create_app(
+def test_login_is_rate_limited_per_phone_and_address(
+    database_url: str, member: Member, make_app
+) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(
         {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
