@@ -68,7 +68,9 @@ def index() -> str:
     team_ids = teams.coordinated_team_ids(current_member())
     after_raw = request.args.get("after", "")
     logs, next_cursor = _queue(
-        team_ids, int(after_raw) if after_raw.isdigit() else None, current_app.config["PAGE_SIZE"]
+        team_ids,
+        int(after_raw) if after_raw.isdigit() else None,
+        current_app.config["APPROVALS_PAGE_SIZE"],
     )
     return render(
         "approvals/index.html",
