@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectChoice
+from wtforms.validators import ValidationError
 
 from portal.services import idempotency
 
@@ -46,3 +50,34 @@ def safe_next(target: str | None, default: str) -> str:
 def choices(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
     """(value, label) pairs as select options."""
     return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
+
+
+def minutes_or_hours(raw_minutes: str | None, raw_hours: str | None, *, missing: object) -> int:
+    """Whole minutes from a `minutes` field, else from an `hours` field (1.5 → 90).
+    Raises ValidationError with a message for the field; `missing` when both are empty."""
+    minutes = (raw_minutes or "").strip()
+    hours = (raw_hours or "").strip()
+    if minutes:
+        if not minutes.isdigit():
+            raise ValidationError(_l("Enter whole minutes, such as 90."))
+        return int(minutes)
+    if hours:
+        try:
+            value = Decimal(hours)
+        except InvalidOperation as exc:
+            raise ValidationError(_l("Enter hours as a number, such as 1.5.")) from exc
+        if not value.is_finite() or value <= 0:
+            raise ValidationError(_l("Enter hours as a number, such as 1.5."))
+        return int((value * 60).to_integral_value())
+    raise ValidationError(missing)  # type: ignore[arg-type]
+
+
+def parse_local_datetime(raw: str | None) -> datetime:
+    """A datetime-local field's value (the city's wall-clock time)."""
+    value = (raw or "").strip()
+    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+    raise ValidationError(_l("Enter a date and time, such as 2026-12-01 09:30."))

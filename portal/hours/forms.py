@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
-from portal.forms import OnceForm
+from portal.forms import OnceForm, minutes_or_hours
 
 
 class HourLogForm(OnceForm):
@@ -43,21 +42,10 @@ class HourLogForm(OnceForm):
             raise ValidationError(_l("Enter the date of the service.")) from exc
 
     def validate_minutes(self, field: StringField) -> None:
-        raw_minutes = (field.data or "").strip()
-        raw_hours = (self.hours.data or "").strip()
-        if raw_minutes:
-            if not raw_minutes.isdigit():
-                raise ValidationError(_l("Enter whole minutes, such as 90."))
-            self.parsed_minutes = int(raw_minutes)
-        elif raw_hours:
-            try:
-                value = Decimal(raw_hours)
-            except InvalidOperation as exc:
-                raise ValidationError(_l("Enter hours as a number, such as 1.5.")) from exc
-            if not value.is_finite() or value <= 0:
-                raise ValidationError(_l("Enter hours as a number, such as 1.5."))
-            self.parsed_minutes = int((value * 60).to_integral_value())
-        else:
-            raise ValidationError(_l("Enter how long you served, in minutes or hours."))
+        self.parsed_minutes = minutes_or_hours(
+            field.data,
+            self.hours.data,
+            missing=_l("Enter how long you served, in minutes or hours."),
+        )
         if not 1 <= self.parsed_minutes <= 720:
             raise ValidationError(_l("Enter between 1 and 720 minutes (12 hours) for one log."))

@@ -7,17 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-from portal.forms import OnceForm, choices
-
-
-def parse_local(raw: str | None) -> datetime:
-    value = (raw or "").strip()
-    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
-        try:
-            return datetime.strptime(value, pattern)
-        except ValueError:
-            continue
-    raise ValidationError(_l("Enter a date and time, such as 2026-12-01 09:30."))
+from portal.forms import OnceForm, choices, parse_local_datetime
 
 
 def parse_minutes(raw: str | None) -> int:
@@ -46,7 +36,7 @@ class RequestForm(OnceForm):
     parsed_minutes: int | None = None
 
     def validate_when(self, field: StringField) -> None:
-        self.parsed_when = parse_local(field.data)
+        self.parsed_when = parse_local_datetime(field.data)
 
     def validate_minutes(self, field: StringField) -> None:
         self.parsed_minutes = parse_minutes(field.data)

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-from portal.forms import choices
+from portal.forms import choices, parse_local_datetime
 from portal.i18n import CATEGORY_LABELS
 
 
@@ -26,16 +26,6 @@ class CoordinatorForm(FlaskForm):
     phone = StringField(_l("Mobile number of the new coordinator"), render_kw={"inputmode": "tel"})
 
 
-def _parse_local(raw: str | None) -> datetime:
-    value = (raw or "").strip()
-    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
-        try:
-            return datetime.strptime(value, pattern)
-        except ValueError:
-            continue
-    raise ValidationError(_l("Enter a date and time, such as 2026-12-01 09:30."))
-
-
 class ActivityForm(FlaskForm):
     title = StringField(_l("Title"))
     starts_at = StringField(_l("Starts"), render_kw={"type": "datetime-local"})
@@ -51,10 +41,10 @@ class ActivityForm(FlaskForm):
     parsed_capacity: int | None = None
 
     def validate_starts_at(self, field: StringField) -> None:
-        self.parsed_start = _parse_local(field.data)
+        self.parsed_start = parse_local_datetime(field.data)
 
     def validate_ends_at(self, field: StringField) -> None:
-        self.parsed_end = _parse_local(field.data)
+        self.parsed_end = parse_local_datetime(field.data)
 
     def validate_capacity(self, field: StringField) -> None:
         raw = (field.data or "").strip()
