@@ -117,21 +117,7 @@ class Login:
 def log_in(base_url: str, phone: str, password: str) -> Login:
     """Log in as a browser would; return the session cookie and a CSRF token of the
     approval queue."""
-    with requests.Session() as http:
-        with http.get(f"{base_url}/login", timeout=30) as page:
-            assert page.status_code == 200, page.status_code
-            token = csrf_token(page.text)
-        with http.post(
-            f"{base_url}/login",
-            data={"csrf_token": token, "phone": phone, "password": password},
-            allow_redirects=False,
-            timeout=30,
-        ) as answer:
-            assert answer.status_code == 303, (answer.status_code, answer.text[:500])
-        with http.get(f"{base_url}/approvals", timeout=30) as queue_page:
-            assert queue_page.status_code == 200, queue_page.status_code
-            token = csrf_token(queue_page.text)
-        return Login(cookies=http.cookies.get_dict(), csrf=token)
+    return log_in_at(base_url, phone, password, page="/approvals")
 
 
 @dataclass(frozen=True)

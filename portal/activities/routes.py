@@ -7,15 +7,14 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from portal.actions import one_button
+from portal.actions import one_button, submit
 from portal.auth_session import current_member
 from portal.clock import now_local
 from portal.extensions import db
-from portal.forms import EmptyForm, show_error
+from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.models import Activity
 from portal.services import activities, teams
-from portal.services.errors import DomainError, Forbidden
 from portal.teams.forms import ActivityForm
 from portal.teams.routes import activity_fields, fill_service_choices
 
@@ -104,16 +103,10 @@ def edit(activity_id: int) -> Response | tuple[str, int]:
     )
     fill_service_choices(form, activity.team.community_id)
     if form.validate_on_submit():
-        try:
-            activities.update(current_member(), activity, activity_fields(form))
-        except Forbidden:
-            db.session.rollback()
-            abort(403)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
+        ok, _activity = submit(
+            form, lambda: activities.update(current_member(), activity, activity_fields(form))
+        )
+        if ok:
             flash(_("The activity was changed; those signed up have been told."), "success")
             return redirect(url_for("activities.show", activity_id=activity.id), 303)
     status = 422 if request.method == "POST" else 200

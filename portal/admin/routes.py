@@ -7,14 +7,13 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from portal.actions import one_button
+from portal.actions import one_button, submit
 from portal.auth_session import current_member
 from portal.extensions import db
-from portal.forms import EmptyForm, show_error
+from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.models import Member, Service, Team
 from portal.services import catalogue, teams
-from portal.services.errors import DomainError, Forbidden
 from portal.teams.forms import CoordinatorForm, ServiceForm, TeamForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -60,13 +59,8 @@ def new_team() -> Response | tuple[str, int]:
     me = require_admin()
     form = TeamForm()
     if form.validate_on_submit():
-        try:
-            team = teams.create_team(me, _fields(form))
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
+        ok, team = submit(form, lambda: teams.create_team(me, _fields(form)))
+        if ok and team is not None:
             flash(_("Team created. Now appoint its coordinator."), "success")
             return redirect(url_for("admin.edit_team", team_id=team.id), 303)
     status = 422 if request.method == "POST" else 200
@@ -79,13 +73,8 @@ def edit_team(team_id: int) -> Response | tuple[str, int]:
     team = get_admin_team(team_id)
     form = TeamForm(obj=team if request.method == "GET" else None)
     if form.validate_on_submit():
-        try:
-            teams.update_team(current_member(), team, _fields(form))
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
+        ok, _team = submit(form, lambda: teams.update_team(current_member(), team, _fields(form)))
+        if ok:
             flash(_("Saved."), "success")
             return redirect(url_for("admin.edit_team", team_id=team.id), 303)
     status = 422 if request.method == "POST" else 200
@@ -119,18 +108,15 @@ def appoint(team_id: int) -> Response | tuple[str, int]:
     team = get_admin_team(team_id)
     form = CoordinatorForm()
     if form.validate_on_submit():
-        try:
+
+        def appoint_by_phone() -> str:
             member = teams.find_member_by_phone(form.phone.data or "", team.community_id)
             teams.appoint_coordinator(current_member(), team, member)
-        except Forbidden:
-            db.session.rollback()
-            abort(403)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
-            flash(_("%(name)s now coordinates this team.", name=member.name), "success")
+            return member.name
+
+        ok, name = submit(form, appoint_by_phone)
+        if ok:
+            flash(_("%(name)s now coordinates this team.", name=name), "success")
             return redirect(url_for("admin.edit_team", team_id=team.id), 303)
     return (
         render(
@@ -194,16 +180,15 @@ def edit_service(service_id: int | None = None) -> Response | tuple[str, int]:
     else:
         form = ServiceForm()
     if form.validate_on_submit():
-        try:
-            if service is None:
+        ok, _service = submit(
+            form,
+            lambda: (
                 catalogue.create(me, _service_fields(form))
-            else:
-                catalogue.update(me, service, _service_fields(form))
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
+                if service is None
+                else catalogue.update(me, service, _service_fields(form))
+            ),
+        )
+        if ok:
             flash(_("Saved."), "success")
             return redirect(url_for("admin.services"), 303)
     status = 422 if request.method == "POST" else 200

@@ -8,6 +8,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal.actions import submit
 from portal.auth.forms import ElderModeForm, LanguageForm, LoginForm, RegisterForm
 from portal.auth_session import current_member
 from portal.extensions import client_address, db, limiter
@@ -15,7 +16,6 @@ from portal.forms import EmptyForm, choices, safe_next, show_error
 from portal.htmx import render
 from portal.models import Community
 from portal.services import members
-from portal.services.errors import DomainError
 
 bp = Blueprint("auth", __name__)
 
@@ -40,8 +40,9 @@ def register() -> Response | tuple[str, int] | str:
     locale = session.get("locale", "zh_CN")
     form.community.choices = choices([(0, _("Choose…")), *_community_choices(locale)])
     if form.validate_on_submit():
-        try:
-            member = members.register(
+        ok, member = submit(
+            form,
+            lambda: members.register(
                 members.Registration(
                     name=form.name.data or "",
                     phone=form.phone.data or "",
@@ -51,11 +52,9 @@ def register() -> Response | tuple[str, int] | str:
                     locale=locale if locale in ("zh_CN", "en") else "zh_CN",
                     elder_mode=bool(session.get("elder_mode")),
                 )
-            )
-        except DomainError as error:
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
+            ),
+        )
+        if ok and member is not None:
             _start_session(member)
             flash(_("Welcome, %(name)s. Your account is ready.", name=member.name), "success")
             return redirect(url_for("me.dashboard"), 303)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from portal.actions import one_button
+from portal.actions import one_button, submit
 from portal.auth_session import current_member
-from portal.extensions import db
 from portal.family.forms import GiftForm, LinkForm
-from portal.forms import EmptyForm, choices, show_error
+from portal.forms import EmptyForm, choices
 from portal.htmx import render
 from portal.services import family, idempotency, ledger
-from portal.services.errors import DomainError, Forbidden
 
 bp = Blueprint("family", __name__)
 
@@ -44,19 +42,14 @@ def gift() -> Response | tuple[str, int] | str:
         return _page(form, LinkForm())
     me = current_member()
     if form.validate_on_submit():
-        try:
-            replay = idempotency.claim(form.once.data, me)
-            if replay is None:
+
+        def give() -> None:
+            if idempotency.claim(form.once.data, me) is None:
                 family.gift(me, form.to.data or None, form.parsed_minutes, key=form.once.data)
                 idempotency.remember_result(form.once.data, url_for("family.gift"))
-        except Forbidden:
-            db.session.rollback()
-            abort(403)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
+
+        ok, _result = submit(form, give)
+        if ok:
             flash(_("Sent. Thank you for caring for your family."), "success")
             return redirect(url_for("family.gift"), 303)
     return _page(form, LinkForm()), 422
@@ -67,13 +60,8 @@ def gift() -> Response | tuple[str, int] | str:
 def propose() -> Response | tuple[str, int]:
     form = LinkForm()
     if form.validate_on_submit():
-        try:
-            family.propose(current_member(), form.phone.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
+        ok, _link = submit(form, lambda: family.propose(current_member(), form.phone.data or ""))
+        if ok:
             flash(_("Sent. Your relative accepts it on their Gift page."), "success")
             return redirect(url_for("family.gift"), 303)
     return _page(GiftForm(), form), 422

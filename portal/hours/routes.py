@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -19,7 +19,7 @@ from portal.htmx import render
 from portal.models import HourLog, Member, Service
 from portal.services import hours as hour_service
 from portal.services import idempotency, teams
-from portal.services.errors import DomainError, Forbidden
+from portal.services.errors import DomainError
 
 bp = Blueprint("hours", __name__, url_prefix="/hours")
 
@@ -108,21 +108,11 @@ def new() -> Response | tuple[str, int]:
 @bp.post("/<int:log_id>/cancel")
 @login_required
 def cancel(log_id: int) -> Response:
-    form = EmptyForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        hour_service.cancel_log(current_member(), log_id)
-    except Forbidden:
-        db.session.rollback()
-        abort(403)
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        db.session.commit()
-        flash(_("The record was cancelled."), "success")
-    return redirect(url_for("hours.index"), 303)
+    return one_button(
+        lambda: hour_service.cancel_log(current_member(), log_id),
+        done=_("The record was cancelled."),
+        back_to=url_for("hours.index"),
+    )
 
 
 @bp.post("/<int:log_id>/confirm")

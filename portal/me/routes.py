@@ -9,18 +9,17 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 
+from portal.actions import submit
 from portal.auth.forms import ElderModeForm, LanguageForm, PasswordForm
 from portal.auth_session import current_member
-from portal.extensions import db
-from portal.forms import EmptyForm, show_error
+from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
 from portal.services import family, ledger, members, statement
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
-from portal.services.errors import DomainError
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -101,19 +100,16 @@ def statement_csv() -> Response:
 def settings() -> Response | tuple[str, int] | str:
     password_form = PasswordForm()
     if password_form.validate_on_submit():
-        try:
-            members.change_password(
+        ok, _result = submit(
+            password_form,
+            lambda: members.change_password(
                 current_member(),
                 password_form.current_password.data or "",
                 password_form.new_password.data or "",
-            )
-        except DomainError as error:
-            show_error(password_form, error.message, error.field)
-        else:
-            db.session.commit()
+            ),
+        )
+        if ok:
             # The version changed: sign this browser in again with the new one.
-            from flask_login import login_user
-
             login_user(current_member())
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("me.settings"), 303)

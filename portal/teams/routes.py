@@ -10,15 +10,14 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from portal.actions import one_button
+from portal.actions import one_button, submit
 from portal.auth_session import current_member
 from portal.clock import now_local
 from portal.extensions import db
-from portal.forms import EmptyForm, choices, show_error
+from portal.forms import EmptyForm, choices
 from portal.htmx import render
 from portal.models import Activity, Service, Team, TeamMembership
 from portal.services import activities, teams
-from portal.services.errors import DomainError, Forbidden
 from portal.teams.forms import ActivityForm
 
 bp = Blueprint("teams", __name__, url_prefix="/teams")
@@ -158,16 +157,10 @@ def new_activity(team_id: int) -> Response | tuple[str, int]:
     form = ActivityForm()
     fill_service_choices(form, team.community_id)
     if form.validate_on_submit():
-        try:
-            activity = activities.create(current_member(), team, activity_fields(form))
-        except Forbidden:
-            db.session.rollback()
-            abort(403)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
+        ok, activity = submit(
+            form, lambda: activities.create(current_member(), team, activity_fields(form))
+        )
+        if ok and activity is not None:
             return redirect(url_for("activities.show", activity_id=activity.id), 303)
     status = 422 if request.method == "POST" else 200
     return render("activities/form.html", form=form, team=team, activity=None), status
