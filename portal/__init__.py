@@ -59,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.hours.routes import bp as hours_bp
     from portal.main.routes import bp as main_bp
     from portal.me.routes import bp as me_bp
+    from portal.members.routes import bp as members_bp
     from portal.notifications.routes import bp as notifications_bp
     from portal.requests.routes import bp as requests_bp
     from portal.teams.routes import bp as teams_bp
@@ -75,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         notifications_bp,
         requests_bp,
         family_bp,
+        members_bp,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -76,4 +76,9 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         "REQUEST_STUCK_DISPATCHED_HOURS": int(
             os.environ.get("REQUEST_STUCK_DISPATCHED_HOURS", "4")
         ),
+        # A verified resident's confirmation credits community-funded minutes on its own up
+        # to the estimate + this percentage (at least + these minutes); beyond, a coordinator
+        # approves (portal/services/credits.py).
+        "REQUEST_TOLERANCE_PERCENT": int(os.environ.get("REQUEST_TOLERANCE_PERCENT", "50")),
+        "REQUEST_TOLERANCE_MINUTES": int(os.environ.get("REQUEST_TOLERANCE_MINUTES", "30")),
     }

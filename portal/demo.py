@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.clock import today_local
 from portal.extensions import db
 from portal.models import Community, Member, Service, Team
-from portal.services import family, hours, ledger, members, teams
+from portal.services import credits, family, hours, ledger, members, teams
 
 DEMO_PASSWORD = "timebank-demo"
 
@@ -153,6 +153,8 @@ def load_demo() -> str:
     link = family.propose(daughter, mother.phone)
     family.decide(mother, link.id, accept=True)
     family.gift(daughter, mother.id, 300, key="demo-daughter-to-mother")
+    # The admin has visited 李奶奶, so her confirmations credit volunteers directly.
+    credits.verify_member(admin, mother.id)
     db.session.flush()
     return (
         f"Loaded {len(created)} communities, {len(TEAMS) * len(created)} teams, "

@@ -25,6 +25,7 @@ STATUS_LABELS = {
 }
 
 REQUEST_STATUS_LABELS = {
+    "awaiting_consent": _l("Waiting for the resident's consent"),
     "open": _l("Waiting for a volunteer"),
     "dispatched": _l("Given to a volunteer"),
     "accepted": _l("Volunteer on the way"),
@@ -42,6 +43,15 @@ REQUEST_EVENT_LABELS = {
     "done": _l("Marked done"),
     "confirmed": _l("Confirmed and rated"),
     "cancelled": _l("Cancelled"),
+    "consented": _l("The resident agreed to pay with banked hours"),
+    "consent_declined": _l("The resident did not agree to pay with banked hours"),
+}
+
+REVIEW_REASON_LABELS = {
+    "unverified_resident": _l(
+        "Confirmed by a resident nobody has verified in person yet: please check"
+    ),
+    "over_estimate": _l("Much longer than estimated: please check"),
 }
 
 ENTRY_KIND_LABELS = {
@@ -92,6 +102,19 @@ def notification_text(kind: str, params: dict) -> str:
         ),
         "request_confirmed": _l(
             "Your service was confirmed: %(minutes)s minutes, %(rating)s stars. Thank you!",
+            minutes=params.get("minutes", ""),
+            rating=params.get("rating", ""),
+        ),
+        "request_consent": _l(
+            "%(name)s asked for %(service)s for you, paid with %(minutes)s minutes of your "
+            "banked hours. Please agree or decline.",
+            name=params.get("name", ""),
+            service=params.get("service", ""),
+            minutes=params.get("minutes", ""),
+        ),
+        "request_confirmed_review": _l(
+            "Your service was confirmed (%(minutes)s minutes, %(rating)s stars). A coordinator "
+            "will approve the hours soon.",
             minutes=params.get("minutes", ""),
             rating=params.get("rating", ""),
         ),

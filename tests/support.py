@@ -13,7 +13,7 @@ import pytest
 from portal.clock import today_local
 from portal.extensions import db
 from portal.models import Community, HourLog, Member, Service, Team
-from portal.services import hours, members, teams
+from portal.services import credits, hours, members, teams
 
 TEST_PASSWORD = "correct-horse-9"
 _phones = itertools.count(1)
@@ -142,6 +142,8 @@ def build_world() -> World:
     join(team, volunteer2)
     join(other_team, other_coordinator, "coordinator")
     join(other_team, volunteer)
+    # The admin has visited 李奶奶: her confirmations credit volunteers directly.
+    credits.verify_member(admin, resident.id)
     db.session.commit()
     return World(
         community,

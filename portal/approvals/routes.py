@@ -15,8 +15,8 @@ from portal.forms import OnceForm
 from portal.htmx import is_htmx, render
 from portal.models import HourLog
 from portal.models._time import utcnow
+from portal.services import family, idempotency, teams
 from portal.services import hours as hour_service
-from portal.services import idempotency, teams
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -65,7 +65,8 @@ def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[Hour
 @bp.get("")
 @login_required
 def index() -> str:
-    team_ids = teams.coordinated_team_ids(current_member())
+    me = current_member()
+    team_ids = teams.coordinated_team_ids(me)
     after_raw = request.args.get("after", "")
     logs, next_cursor = _queue(
         team_ids,
@@ -78,6 +79,8 @@ def index() -> str:
         logs=logs,
         next_cursor=next_cursor,
         is_coordinator=bool(team_ids),
+        # Their own and their family's logs are shown but decided by another coordinator.
+        conflicted={me.id, *(r.id for r in family.relatives(me))},
         pending_count=_pending_count(team_ids),
         now=utcnow(),
         form=OnceForm(),

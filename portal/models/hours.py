@@ -13,6 +13,8 @@ from portal.models.team import Team
 
 LOG_STATUSES = ("pending", "approved", "rejected", "cancelled")
 LOG_SOURCES = ("self", "kiosk", "request", "activity")
+# Why a log that would otherwise have been credited at once waits for a coordinator.
+REVIEW_REASONS = ("unverified_resident", "over_estimate")
 MAX_LOG_MINUTES = 720
 MAX_DAY_MINUTES = 24 * 60
 
@@ -43,6 +45,9 @@ class HourLog(db.Model):
     # The person served, when registered, may confirm the service (or a linked relative).
     beneficiary_confirmed_at: Mapped[datetime | None]
     beneficiary_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # Set when a request's confirmation could not credit the hours itself (see REVIEW_REASONS):
+    # the approval queue shows it so the coordinator knows what to check.
+    review_reason: Mapped[str | None] = mapped_column(String(32))
 
     member: Mapped[Member] = relationship(foreign_keys=[member_id])
     beneficiary: Mapped[Member | None] = relationship(foreign_keys=[beneficiary_id])
@@ -55,6 +60,10 @@ class HourLog(db.Model):
             "status IN ('pending', 'approved', 'rejected', 'cancelled')", name="status"
         ),
         CheckConstraint("source IN ('self', 'kiosk', 'request', 'activity')", name="source"),
+        CheckConstraint(
+            "review_reason IS NULL OR review_reason IN ('unverified_resident', 'over_estimate')",
+            name="review_reason",
+        ),
         CheckConstraint("status <> 'approved' OR entry_id IS NOT NULL", name="approved_posted"),
         UniqueConstraint("activity_id", "member_id"),
         # The approval queue: a team's pending logs, oldest first.

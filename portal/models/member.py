@@ -33,6 +33,10 @@ class Member(UserMixin, db.Model):
     # Bumped on logout and password change: every older session cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Seen in person by a coordinator or admin: only then does a confirmation by this
+    # member credit community-funded hours without a coordinator's approval (the witness rule).
+    verified_at: Mapped[datetime | None]
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
 
     community: Mapped[Community] = relationship(lazy="joined")
 
@@ -48,6 +52,10 @@ class Member(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # type: ignore[override]
         return self.active
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
 
     @property
     def is_admin(self) -> bool:

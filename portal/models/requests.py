@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -10,8 +10,12 @@ from portal.models._time import utcnow
 from portal.models.community import Service
 from portal.models.member import Member
 
-REQUEST_STATUSES = ("open", "dispatched", "accepted", "done", "confirmed", "cancelled")
-ACTIVE_STATUSES = ("open", "dispatched", "accepted", "done")
+# A paid request posted on someone's behalf waits for that person's consent before it
+# reserves their hours or reaches volunteers.
+REQUEST_STATUSES = (
+    "awaiting_consent", "open", "dispatched", "accepted", "done", "confirmed", "cancelled"
+)
+ACTIVE_STATUSES = ("awaiting_consent", "open", "dispatched", "accepted", "done")
 
 
 class ServiceRequest(db.Model):
@@ -34,6 +38,9 @@ class ServiceRequest(db.Model):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     minutes_spent: Mapped[int | None]
+    # The day the work was done (set when marked done): it counts towards the volunteer's
+    # 24 hours of that day from then on, and the hour log carries it.
+    service_date: Mapped[date | None]
     rating: Mapped[int | None]
     comment: Mapped[str] = mapped_column(Text, default="")
     # Redemption: the hold (member → escrow) and the one entry that resolves it
@@ -47,12 +54,14 @@ class ServiceRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     requester: Mapped[Member] = relationship(foreign_keys=[requester_id])
+    posted_by: Mapped[Member] = relationship(foreign_keys=[posted_by_id])
     assignee: Mapped[Member | None] = relationship(foreign_keys=[assignee_id])
     service: Mapped[Service] = relationship()
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('open', 'dispatched', 'accepted', 'done', 'confirmed', 'cancelled')",
+            "status IN ('awaiting_consent', 'open', 'dispatched', 'accepted', 'done', "
+            "'confirmed', 'cancelled')",
             name="status",
         ),
         CheckConstraint("estimate_minutes BETWEEN 1 AND 720", name="estimate"),
@@ -63,6 +72,8 @@ class ServiceRequest(db.Model):
         Index("ix_service_requests_board", "community_id", "status", "id"),
         Index("ix_service_requests_requester", "requester_id", "id"),
         Index("ix_service_requests_assignee", "assignee_id", "id"),
+        # The volunteer's day total counts their done, not yet confirmed requests.
+        Index("ix_service_requests_assignee_day", "assignee_id", "service_date"),
     )
 
 

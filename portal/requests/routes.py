@@ -20,7 +20,7 @@ from portal.htmx import render
 from portal.i18n import CATEGORY_LABELS
 from portal.models import Member, Service, ServiceRequest
 from portal.requests.forms import ConfirmForm, DispatchForm, DoneForm, FilterForm, RequestForm
-from portal.services import family, idempotency, ledger
+from portal.services import credits, family, idempotency, ledger
 from portal.services import requests as request_service
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 
@@ -154,12 +154,13 @@ def _page(service_request: ServiceRequest, **forms: Any) -> str:
     dispatch_form = forms.get("dispatch_form") or DispatchForm()
     dispatcher = request_service.is_dispatcher(me, service_request.community_id)
     if dispatcher:
+        family_ids = request_service.family_of(service_request)
         dispatch_form.volunteer.choices = choices(
             [(0, _("Choose…"))]
             + [
                 (m.id, f"{m.name} · {m.phone[-4:]}")
                 for m in request_service.volunteers_for(service_request.community_id)
-                if m.id != service_request.requester_id
+                if m.id not in family_ids
             ]
         )
     return render(
@@ -169,6 +170,9 @@ def _page(service_request: ServiceRequest, **forms: Any) -> str:
         me=me,
         dispatcher=dispatcher,
         may_act=request_service.may_act_for(me, service_request.requester_id),
+        may_serve=request_service.may_serve(me, service_request),
+        may_consent=request_service.may_consent(me, service_request),
+        may_verify=credits.may_verify(me, service_request.requester),
         is_assignee=service_request.assignee_id == me.id,
         has_team=bool(request_service.teams.active_teams_of(me)),
         dispatch_form=dispatch_form,
@@ -299,4 +303,24 @@ def cancel(request_id: int) -> Response:
         request_id,
         lambda: request_service.cancel(current_member(), request_id),
         _("The request was cancelled. Any reserved hours are back."),
+    )
+
+
+@bp.post("/<int:request_id>/consent")
+@login_required
+def consent(request_id: int) -> Response:
+    return _simple(
+        request_id,
+        lambda: request_service.consent(current_member(), request_id, agree=True),
+        _("Thank you. The hours are reserved and volunteers can now see the request."),
+    )
+
+
+@bp.post("/<int:request_id>/refuse")
+@login_required
+def refuse(request_id: int) -> Response:
+    return _simple(
+        request_id,
+        lambda: request_service.consent(current_member(), request_id, agree=False),
+        _("The request was cancelled. None of your hours were used."),
     )

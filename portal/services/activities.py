@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.models import Activity, ActivitySignup, HourLog, Member, Service, Team
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
-from portal.services import audit, hours, notifications, teams
+from portal.services import audit, credits, hours, notifications, teams
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 from portal.services.locking import lock_row
 
@@ -200,7 +200,7 @@ def mark_attendance(
             )
         except DomainError as error:
             raise DomainError(f"{member.name}: {error.message}") from error
-        if team.kiosk_auto_approve and member.id != coordinator.id:
+        if team.kiosk_auto_approve and credits.may_witness(coordinator, member.id):
             hours.approve_log(coordinator, log.id)
         created.append(log)
     activity.attendance_marked_at = utcnow()

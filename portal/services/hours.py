@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Community, HourLog, Member, Service, Team
 from portal.models._time import utcnow
-from portal.models.hours import MAX_DAY_MINUTES, MAX_LOG_MINUTES
-from portal.services import audit, ledger, notifications, teams
+from portal.models.hours import MAX_LOG_MINUTES
+from portal.services import audit, credits, ledger, notifications, teams
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 from portal.services.locking import lock_row
 
@@ -59,24 +59,7 @@ def log_hours(member: Member, req: LogRequest, *, today: date, source: str = "se
     if len(req.note) > 500:
         raise DomainError(_l("Keep the note under 500 characters."), field="note")
 
-    day_total = db.session.scalar(
-        select(func.coalesce(func.sum(HourLog.minutes), 0)).where(
-            HourLog.member_id == member.id,
-            HourLog.service_date == req.service_date,
-            HourLog.status.in_(("pending", "approved")),
-        )
-    )
-    if day_total + req.minutes > MAX_DAY_MINUTES:
-        left = max(MAX_DAY_MINUTES - day_total, 0)
-        raise DomainError(
-            _l(
-                "That day already has %(logged)s minutes logged; at most %(left)s more fit "
-                "in 24 hours.",
-                logged=day_total,
-                left=left,
-            ),
-            field="minutes",
-        )
+    credits.check_day_limit(member.id, req.service_date, req.minutes)
 
     if req.beneficiary_id is not None:
         beneficiary = db.session.get(Member, req.beneficiary_id)
@@ -169,6 +152,8 @@ def cancel_log(member: Member, log_id: int) -> HourLog:
 def check_may_decide(approver: Member, log: HourLog) -> None:
     if log.member_id == approver.id:
         raise Forbidden(_l("Nobody approves their own hours."))
+    if not credits.may_witness(approver, log.member_id):
+        raise Forbidden(_l("Nobody approves the hours of a linked relative."))
     if not teams.is_coordinator(approver, log.team_id):
         raise Forbidden(_l("Only a coordinator of this team can decide on its hours."))
 

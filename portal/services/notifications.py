@@ -23,6 +23,8 @@ KINDS = (
     "request_accepted",
     "request_done",
     "request_confirmed",
+    "request_confirmed_review",
+    "request_consent",
     "request_cancelled",
     "family_proposed",
     "gift_received",

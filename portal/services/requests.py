@@ -19,6 +19,7 @@ from portal.extensions import db
 from portal.models import (
     Community,
     HourLog,
+    JournalEntry,
     Member,
     RequestEvent,
     Service,
@@ -29,7 +30,7 @@ from portal.models import (
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
 from portal.models.requests import ACTIVE_STATUSES
-from portal.services import audit, family, ledger, notifications, teams
+from portal.services import audit, credits, family, ledger, notifications, teams
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden, InsufficientBalance
 from portal.services.locking import lock_row
 
@@ -159,35 +160,93 @@ def post(
     )
     db.session.add(request)
     db.session.flush()
+    if fields.pay_with_hours and poster.id != requester.id:
+        # Nobody spends another person's hours for them: the resident (or another relative)
+        # agrees first, and only then are the hours reserved.
+        request.status = "awaiting_consent"
+        _event(request, poster, "posted")
+        notifications.notify(
+            requester.id,
+            "request_consent",
+            f"/requests/{request.id}",
+            name=poster.name,
+            service=service.name,
+            minutes=fields.minutes,
+        )
+        return request
     if fields.pay_with_hours:
-        try:
-            entry = ledger.transfer(
-                "redeem_hold",
-                ledger.member_account(requester),
-                ledger.escrow_account(requester.community_id),
-                fields.minutes,
-                idempotency_key=f"request:{request.id}:hold",
-                memo=f"request:{request.id}",
-                community_id=requester.community_id,
-                actor=poster,
-            )
-        except InsufficientBalance as exc:
-            raise DomainError(
-                _l(
-                    "Not enough banked hours: %(available)s minutes are available and this "
-                    "needs %(needed)s. You can ask for a community-funded service instead.",
-                    available=ledger.balance_of(requester),
-                    needed=fields.minutes,
-                ),
-                field="minutes",
-            ) from exc
-        request.held_minutes = fields.minutes
-        request.hold_entry_id = entry.id
+        _hold(request, requester, poster)
     _event(request, poster, "posted")
     return request
 
 
+def _hold(request: ServiceRequest, requester: Member, actor: Member) -> None:
+    """Reserve the estimate of a paid request (member → escrow)."""
+    try:
+        entry = ledger.transfer(
+            "redeem_hold",
+            ledger.member_account(requester),
+            ledger.escrow_account(requester.community_id),
+            request.estimate_minutes,
+            idempotency_key=f"request:{request.id}:hold",
+            memo=f"request:{request.id}",
+            community_id=requester.community_id,
+            actor=actor,
+        )
+    except InsufficientBalance as exc:
+        raise DomainError(
+            _l(
+                "Not enough banked hours: %(available)s minutes are available and this "
+                "needs %(needed)s. You can ask for a community-funded service instead.",
+                available=ledger.balance_of(requester),
+                needed=request.estimate_minutes,
+            ),
+            field="minutes",
+        ) from exc
+    request.held_minutes = request.estimate_minutes
+    request.hold_entry_id = entry.id
+
+
+def may_consent(actor: Member, request: ServiceRequest) -> bool:
+    """The resident, or a linked relative of theirs other than the one who posted."""
+    return actor.id != request.posted_by_id and may_act_for(actor, request.requester_id)
+
+
+def consent(actor: Member, request_id: int, *, agree: bool) -> ServiceRequest:
+    """The resident agrees to pay a request posted for them (the hold is made now) or
+    declines it (the request is cancelled; nothing was reserved)."""
+    request = _locked(request_id)
+    if not may_consent(actor, request):
+        raise Forbidden(_l("Only the resident, or another relative, can agree to this."))
+    _expect(request, "awaiting_consent")
+    if agree:
+        _hold(request, request.requester, actor)
+        request.status = "open"
+        _event(request, actor, "consented")
+    else:
+        request.status = "cancelled"
+        _event(request, actor, "consent_declined")
+    return request
+
+
 # --- the steps ------------------------------------------------------------------------
+
+
+def may_serve(volunteer: Member, request: ServiceRequest) -> bool:
+    """Nobody serves a request posted by or for themselves or their family: the
+    confirmation would then be their own family's word for their own hours."""
+    return not (
+        credits.related(volunteer, request.requester_id)
+        or credits.related(volunteer, request.posted_by_id)
+    )
+
+
+def _check_not_related(volunteer: Member, request: ServiceRequest, field: str | None) -> None:
+    if not may_serve(volunteer, request):
+        raise DomainError(
+            _l("Nobody serves a request posted by or for themselves or their family."),
+            field=field,
+        )
 
 
 def dispatch(dispatcher: Member, request_id: int, volunteer_id: int | None) -> ServiceRequest:
@@ -198,8 +257,7 @@ def dispatch(dispatcher: Member, request_id: int, volunteer_id: int | None) -> S
     volunteer = db.session.get(Member, volunteer_id) if volunteer_id else None
     if volunteer is None or volunteer.community_id != request.community_id:
         raise DomainError(_l("Choose a volunteer from the list."), field="volunteer")
-    if volunteer.id == request.requester_id:
-        raise DomainError(_l("Nobody serves their own request."), field="volunteer")
+    _check_not_related(volunteer, request, "volunteer")
     team = _volunteer_team(volunteer, request.service)
     request.status = "dispatched"
     request.assignee_id = volunteer.id
@@ -216,8 +274,7 @@ def take(volunteer: Member, request_id: int) -> ServiceRequest:
     if volunteer.community_id != request.community_id:
         raise Forbidden(_l("You can only take requests of your own community."))
     _expect(request, "open")
-    if volunteer.id == request.requester_id:
-        raise DomainError(_l("Nobody serves their own request."))
+    _check_not_related(volunteer, request, None)
     team = _volunteer_team(volunteer, request.service)
     request.status = "accepted"
     request.assignee_id = volunteer.id
@@ -269,8 +326,11 @@ def mark_done(volunteer: Member, request_id: int, minutes: int | None) -> Servic
     if minutes is None or not 1 <= minutes <= MAX_LOG_MINUTES:
         raise DomainError(_l("Enter between 1 and 720 minutes (12 hours)."), field="minutes")
     _expect(request, "accepted")
+    service_date = today_local()
+    credits.check_day_limit(volunteer.id, service_date, minutes, excluding_request=request.id)
     request.status = "done"
     request.minutes_spent = minutes
+    request.service_date = service_date
     _event(request, volunteer, "done", str(minutes))
     notifications.notify(
         request.requester_id,
@@ -282,10 +342,17 @@ def mark_done(volunteer: Member, request_id: int, minutes: int | None) -> Servic
 
 
 def confirm(actor: Member, request_id: int, rating: int | None, comment: str) -> ServiceRequest:
-    """The resident (or a linked relative) confirms and rates: the volunteer is paid."""
+    """The resident (or a linked relative) confirms and rates: the volunteer is paid.
+
+    The resident's own reserved hours settle at once. Community-funded minutes (a free
+    request, or time beyond the hold) are credited at once only when the resident has been
+    verified in person and the time is within the tolerance of the estimate; otherwise they
+    wait in the team's approval queue, marked with the reason."""
     request = _locked(request_id)
     if not may_act_for(actor, request.requester_id):
         raise Forbidden(_l("Only the person served, or their family, can confirm."))
+    if request.assignee_id is not None and not credits.may_witness(actor, request.assignee_id):
+        raise Forbidden(_l("Nobody confirms their own service or their family's."))
     if rating is None or not 1 <= rating <= 5:
         raise DomainError(_l("Choose 1 to 5 stars."), field="rating")
     if len(comment) > 500:
@@ -294,19 +361,23 @@ def confirm(actor: Member, request_id: int, rating: int | None, comment: str) ->
     volunteer = db.session.get(Member, request.assignee_id)
     assert volunteer is not None and request.minutes_spent is not None
     spent = request.minutes_spent
+    paid = min(spent, request.held_minutes) if request.pay_with_hours else 0
+    funded = spent - paid
+    reason = credits.review_reason(request.requester, request.estimate_minutes, spent)
+    credit_now = funded if reason is None else 0
+
+    entry = None
     if request.pay_with_hours:
-        paid = min(spent, request.held_minutes)
         lines = [
             (ledger.escrow_account(request.community_id), -request.held_minutes),
-            (ledger.member_account(volunteer), spent),
+            (ledger.member_account(volunteer), paid + credit_now),
         ]
-        remainder = request.held_minutes - paid
-        if remainder:
-            lines.append((ledger.member_account(request.requester), remainder))
-        if spent > paid:
+        if request.held_minutes - paid:
+            lines.append((ledger.member_account(request.requester), request.held_minutes - paid))
+        if credit_now:
             # Longer than reserved: the resident never pays more than the hold; the
             # community funds the extra time, as for any approved service.
-            lines.append((ledger.issuance_account(request.community_id), -(spent - paid)))
+            lines.append((ledger.issuance_account(request.community_id), -credit_now))
         entry = ledger.post_entry(
             "redeem_settle",
             lines,
@@ -316,52 +387,79 @@ def confirm(actor: Member, request_id: int, rating: int | None, comment: str) ->
             actor=actor,
         )
         request.resolution_entry_id = entry.id
-    else:
+    elif credit_now:
         entry = ledger.transfer(
             "hours",
             ledger.issuance_account(request.community_id),
             ledger.member_account(volunteer),
-            spent,
+            credit_now,
             idempotency_key=f"request:{request.id}:hours",
             memo=f"request:{request.id}",
             community_id=request.community_id,
             actor=actor,
         )
-    log = HourLog(
-        member_id=volunteer.id,
-        team_id=request.team_id,
-        service_id=request.service_id,
-        community_id=request.community_id,
-        service_date=today_local(),
-        minutes=spent,
-        note=request.service.name,
-        beneficiary_id=request.requester_id,
-        source="request",
-        status="approved",
-        decided_at=utcnow(),
-        decided_by_id=actor.id,
-        entry_id=entry.id,
-        beneficiary_confirmed_at=utcnow(),
-        beneficiary_confirmed_by_id=actor.id,
-    )
-    db.session.add(log)
-    db.session.flush()
-    request.hour_log_id = log.id
+    credited = paid + credit_now
+    main_log = None
+    if credited:
+        main_log = _request_log(request, actor, credited, entry=entry)
+    if credited < spent:
+        waiting = _request_log(request, actor, spent - credited, entry=None, reason=reason)
+        main_log = main_log or waiting
+    assert main_log is not None
+    request.hour_log_id = main_log.id
     request.status = "confirmed"
     request.rating = rating
     request.comment = comment.strip()
     _event(request, actor, "confirmed", f"{rating}")
     notifications.notify(
-        volunteer.id, "request_confirmed", f"/requests/{request.id}", minutes=spent, rating=rating
+        volunteer.id,
+        "request_confirmed" if credited == spent else "request_confirmed_review",
+        f"/requests/{request.id}",
+        minutes=spent,
+        rating=rating,
     )
     return request
+
+
+def _request_log(
+    request: ServiceRequest,
+    confirmer: Member,
+    minutes: int,
+    *,
+    entry: JournalEntry | None,
+    reason: str | None = None,
+) -> HourLog:
+    """The volunteer's hour log for a confirmed request: approved with its entry, or
+    pending for a coordinator with the reason it could not be credited at once."""
+    assert request.assignee_id is not None and request.team_id is not None
+    log = HourLog(
+        member_id=request.assignee_id,
+        team_id=request.team_id,
+        service_id=request.service_id,
+        community_id=request.community_id,
+        service_date=request.service_date or today_local(),
+        minutes=minutes,
+        note=request.service.name,
+        beneficiary_id=request.requester_id,
+        source="request",
+        status="approved" if entry is not None else "pending",
+        decided_at=utcnow() if entry is not None else None,
+        decided_by_id=confirmer.id if entry is not None else None,
+        entry_id=entry.id if entry is not None else None,
+        beneficiary_confirmed_at=utcnow(),
+        beneficiary_confirmed_by_id=confirmer.id,
+        review_reason=reason if entry is None else None,
+    )
+    db.session.add(log)
+    db.session.flush()
+    return log
 
 
 def cancel(actor: Member, request_id: int) -> ServiceRequest:
     request = _locked(request_id)
     if not (may_act_for(actor, request.requester_id) or is_dispatcher(actor, request.community_id)):
         raise Forbidden(_l("Only the requester, their family or a coordinator can cancel."))
-    _expect(request, "open", "dispatched", "accepted")
+    _expect(request, "awaiting_consent", "open", "dispatched", "accepted")
     if request.pay_with_hours and request.held_minutes:
         entry = ledger.transfer(
             "redeem_release",
@@ -459,6 +557,14 @@ def is_stuck(request: ServiceRequest, *, open_hours: int, dispatched_hours: int)
     if request.status == "dispatched":
         return age > timedelta(hours=dispatched_hours)
     return False
+
+
+def family_of(request: ServiceRequest) -> set[int]:
+    """The requester, the poster and their linked relatives: none of them may serve it."""
+    ids = {request.requester_id, request.posted_by_id}
+    for member in {request.requester, request.posted_by}:
+        ids.update(r.id for r in family.relatives(member))
+    return ids
 
 
 def volunteers_for(community_id: int) -> list[Member]:
