@@ -68,6 +68,11 @@ def notification_text(kind: str, params: dict) -> str:
     """A notification in the reader's language, from its kind and stored parameters."""
     texts = {
         "join_accepted": _l("You have joined the team %(team)s.", team=params.get("team", "")),
+        "join_requested": _l(
+            "%(name)s asks to join %(team)s. Please accept or decline.",
+            name=params.get("name", ""),
+            team=params.get("team", ""),
+        ),
         "join_declined": _l(
             "Your request to join %(team)s was declined.", team=params.get("team", "")
         ),

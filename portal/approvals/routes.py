@@ -79,6 +79,7 @@ def index() -> str:
         logs=logs,
         next_cursor=next_cursor,
         is_coordinator=bool(team_ids),
+        select_all=request.args.get("select") == "all",
         # Their own and their family's logs are shown but decided by another coordinator.
         conflicted={me.id, *(r.id for r in family.relatives(me))},
         pending_count=_pending_count(team_ids),

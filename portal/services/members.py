@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal.clock import today_local
 from portal.extensions import db
 from portal.models import Community, Member
 from portal.services import audit, ledger
@@ -20,6 +21,8 @@ from portal.services.errors import DomainError
 
 PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
 MIN_PASSWORD = 8
+# From this age a new member starts in 长辈版 (born 1961 or earlier, in 2026).
+ELDER_MODE_FROM_AGE = 65
 MAX_PASSWORD = 128
 
 
@@ -55,6 +58,10 @@ def normalise_phone(raw: str) -> str:
 
 def valid_phone(phone: str) -> bool:
     return bool(PHONE_PATTERN.match(phone))
+
+
+def age_in(birth_year: int) -> int:
+    return today_local().year - birth_year
 
 
 def _new_member_no() -> str:
@@ -101,7 +108,8 @@ def register(reg: Registration, *, password_hash: str | None = None) -> Member:
         birth_year=reg.birth_year,
         community_id=reg.community_id,
         locale=reg.locale,
-        elder_mode=reg.elder_mode,
+        # Older members start in 长辈版 (larger text and buttons); they can turn it off.
+        elder_mode=reg.elder_mode or age_in(reg.birth_year) >= ELDER_MODE_FROM_AGE,
     )
     try:
         with db.session.begin_nested():

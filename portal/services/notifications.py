@@ -13,6 +13,7 @@ from portal.models._time import utcnow
 
 KINDS = (
     "join_accepted",
+    "join_requested",
     "join_declined",
     "log_approved",
     "log_rejected",

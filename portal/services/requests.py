@@ -30,7 +30,7 @@ from portal.models import (
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
 from portal.models.requests import ACTIVE_STATUSES
-from portal.services import audit, credits, family, ledger, notifications, teams
+from portal.services import audit, credits, family, ledger, members, notifications, teams
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden, InsufficientBalance
 from portal.services.locking import lock_row
 
@@ -102,7 +102,7 @@ def _expect(request: ServiceRequest, *statuses: str) -> None:
 
 
 def age_of(member: Member) -> int:
-    return today_local().year - member.birth_year
+    return members.age_in(member.birth_year)
 
 
 def post(

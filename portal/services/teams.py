@@ -322,6 +322,11 @@ def request_join(member: Member, team: Team) -> TeamMembership:
     membership.role = "member"
     db.session.flush()
     audit.record(member, "team.join_request", team, community_id=team.community_id)
+    # Tell the coordinators, or the request waits unseen until one happens to open the team.
+    for coordinator in coordinators_of(team):
+        notifications.notify(
+            coordinator.id, "join_requested", f"/teams/{team.id}", name=member.name, team=team.name
+        )
     return membership
 
 

@@ -1,0 +1,74 @@
+"""Elder-first habits (issue 9): the defaults and small helps a 75-year-old needs."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal.clock import today_local
+from portal.extensions import db
+from portal.models import Member, Notification
+from portal.services import teams
+from tests.support import World, log_hours, make_community, make_member
+
+
+@pytest.fixture
+def community_id(app_ctx: Flask) -> int:
+    community = make_community("幸福里")
+    db.session.commit()
+    return community.id
+
+
+@pytest.mark.parametrize(("age", "elder"), [(65, True), (82, True), (64, False), (40, False)])
+def test_an_older_newcomer_starts_in_elder_mode(
+    client: FlaskClient, community_id: int, age: int, elder: bool
+) -> None:
+    response = client.post(
+        "/register",
+        data={
+            "name": "王阿姨",
+            "phone": "13912345678",
+            "password": "long-enough-pw",
+            "community": community_id,
+            "birth_year": today_local().year - age,
+        },
+    )
+    assert response.status_code == 303
+    member = db.session.scalar(select(Member).where(Member.phone == "13912345678"))
+    assert member.elder_mode is elder
+    page = client.get("/me").get_data(as_text=True)
+    assert ('class="elder"' in page) is elder
+    # …and can turn it off like anyone else.
+    if elder:
+        client.post("/settings/elder", data={"elder": "0"})
+        db.session.expire_all()
+        assert db.session.get(Member, member.id).elder_mode is False
+
+
+def test_coordinators_are_told_of_a_join_request(world: World) -> None:
+    newcomer = make_member(world.community, "新队员")
+    teams.request_join(newcomer, world.team)
+    db.session.commit()
+    notes = db.session.scalars(
+        select(Notification).where(Notification.kind == "join_requested")
+    ).all()
+    assert [n.member_id for n in notes] == [world.coordinator.id]
+    assert notes[0].link == f"/teams/{world.team.id}"
+
+
+def test_the_queue_selects_all_without_javascript(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    logs = [log_hours(world.volunteer, world.team, world.service, 30 + n) for n in range(3)]
+    db.session.commit()
+    client = login(world.coordinator)
+    page = client.get("/approvals").get_data(as_text=True)
+    assert page.count('form="bulk-form"') == 3 + 1  # three boxes and the button below
+    assert " checked" not in page
+    selected = client.get("/approvals?select=all").get_data(as_text=True)
+    assert selected.count(" checked") == 3
+    # The selected page posts every row in one tap.
+    data = {"logs": [str(log.id) for log in logs], "once": "a" * 32}
+    assert client.post("/approvals/bulk", data=data).status_code == 303
+    db.session.expire_all()
+    assert {db.session.get(type(log), log.id).status for log in logs} == {"approved"}
