@@ -72,3 +72,43 @@ def test_the_queue_selects_all_without_javascript(world: World, login) -> None: 
     assert client.post("/approvals/bulk", data=data).status_code == 303
     db.session.expire_all()
     assert {db.session.get(type(log), log.id).status for log in logs} == {"approved"}
+
+
+# --- a first screen for each person ------------------------------------------------------
+
+
+def _first_button(page: str) -> str:
+    start = page.index('class="actions lead-actions"')
+    return page[start : page.index("</a>", start)]
+
+
+def test_the_dashboard_leads_with_what_each_person_does_most(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    log_hours(world.volunteer, world.team, world.service, 45)
+    db.session.commit()
+    coordinator = login(world.coordinator).get("/me").get_data(as_text=True)
+    assert "1 条服务记录等待审核" in _first_button(coordinator)
+    volunteer = login(world.volunteer).get("/me").get_data(as_text=True)
+    assert "登记服务" in _first_button(volunteer)
+    resident = login(world.resident).get("/me").get_data(as_text=True)
+    assert "我要求助" in _first_button(resident)
+
+
+def test_a_resident_is_asked_first_to_confirm_a_done_request(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from portal.clock import now_local
+    from portal.services import requests as req
+
+    request = req.post(
+        world.resident,
+        req.RequestFields(world.service.id, now_local() + timedelta(hours=1), "家", "", 60, False),
+    )
+    req.take(world.volunteer, request.id)
+    db.session.commit()
+    volunteer = login(world.volunteer).get("/me").get_data(as_text=True)
+    assert "我的任务" in volunteer and f"/requests/{request.id}" in volunteer
+    req.mark_done(world.volunteer, request.id, 60)
+    db.session.commit()
+    page = login(world.resident).get("/me").get_data(as_text=True)
+    assert page.index("请确认") < page.index('id="my-balance"')
+    assert f"/requests/{request.id}" in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import func, select, union_all
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
@@ -22,14 +22,7 @@ from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
 
-def _pending_count(team_ids: list[int]) -> int:
-    if not team_ids:
-        return 0
-    return db.session.scalar(
-        select(func.count(HourLog.id)).where(
-            HourLog.team_id.in_(team_ids), HourLog.status == "pending"
-        )
-    )
+_pending_count = hour_service.pending_count
 
 
 def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[HourLog], int | None]:

@@ -17,7 +17,7 @@ from portal.auth_session import current_member
 from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
-from portal.services import family, ledger, members, statement
+from portal.services import family, ledger, members, statement, teams
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
 
@@ -34,13 +34,21 @@ def _cursor() -> int | None:
 def dashboard() -> str:
     me = current_member()
     lines, _next = statement.page(me, before=None, size=5)
-    relatives = family.relatives(me)
+    relative_ids = [r.id for r in family.relatives(me)]
+    coordinated = teams.coordinated_team_ids(me)
+    volunteer = bool(teams.active_teams_of(me))
+    # Each person's first screen leads with what they do most: a coordinator's queue, a
+    # volunteer's logging and tasks, a resident's call for help and what to confirm.
     return render(
         "me/dashboard.html",
+        role="coordinator" if coordinated else ("volunteer" if volunteer else "resident"),
+        queue_count=hour_service.pending_count(coordinated) if coordinated else 0,
+        tasks=request_service.open_tasks(me) if volunteer else [],
+        requests_waiting=request_service.awaiting_me(me, relative_ids),
         balance=ledger.balance_of(me),
         pending=hour_service.pending_minutes(me),
         reserved=request_service.reserved_minutes(me),
-        to_confirm=hour_service.to_confirm(me, [r.id for r in relatives]),
+        to_confirm=hour_service.to_confirm(me, relative_ids),
         lines=lines,
         button=EmptyForm(),
     )

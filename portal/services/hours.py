@@ -245,3 +245,14 @@ def pending_minutes(member: Member) -> int:
             HourLog.member_id == member.id, HourLog.status == "pending"
         )
     )
+
+
+def pending_count(team_ids: list[int]) -> int:
+    """Logs waiting in these teams' approval queue."""
+    if not team_ids:
+        return 0
+    return db.session.scalar(
+        select(func.count(HourLog.id)).where(
+            HourLog.team_id.in_(team_ids), HourLog.status == "pending"
+        )
+    )

@@ -525,6 +525,43 @@ def mine(member: Member, *, size: int = 50) -> list[ServiceRequest]:
     )
 
 
+def awaiting_me(member: Member, relative_ids: list[int], *, size: int = 10) -> list[ServiceRequest]:
+    """Requests for this member (or their family) that wait for them: a service done and
+    to confirm, or hours to agree to. Those they posted themselves for someone else need
+    the other person's consent, not theirs."""
+    ids = [member.id, *relative_ids]
+    rows = db.session.scalars(
+        select(ServiceRequest)
+        .where(
+            ServiceRequest.requester_id.in_(ids),
+            ServiceRequest.status.in_(("done", "awaiting_consent")),
+        )
+        .order_by(ServiceRequest.id.desc())
+        .limit(size)
+    )
+    return [
+        r
+        for r in rows
+        if r.assignee_id != member.id
+        and not (r.status == "awaiting_consent" and r.posted_by_id == member.id)
+    ]
+
+
+def open_tasks(member: Member, *, size: int = 5) -> list[ServiceRequest]:
+    """The volunteer's requests still to do: given to them, accepted."""
+    return list(
+        db.session.scalars(
+            select(ServiceRequest)
+            .where(
+                ServiceRequest.assignee_id == member.id,
+                ServiceRequest.status.in_(("dispatched", "accepted")),
+            )
+            .order_by(ServiceRequest.wanted_at, ServiceRequest.id)
+            .limit(size)
+        )
+    )
+
+
 def tasks(member: Member, *, size: int = 50) -> list[ServiceRequest]:
     return list(
         db.session.scalars(
