@@ -56,7 +56,7 @@ def make_member(
     community: Community,
     name: str = "王小明",
     *,
-    age: int = 65,
+    age: int = 64,
     role: str = "member",
     phone: str | None = None,
 ) -> Member:

@@ -122,6 +122,7 @@ def test_coordinator_rejects_with_a_reason_in_place(new_page: NewPage, app_ctx: 
     row = _row(coordinator, first)
 
     # No reason: the row says why, in place, and stays pending.
+    row.get_by_text("不通过…").click()
     row.get_by_role("button", name="退回").click()
     expect(row.locator(".flash")).to_have_text("请写明退回原因，方便志愿者了解。")
     expect(row.get_by_role("button", name="通过")).to_be_visible()
@@ -161,6 +162,7 @@ def test_approval_without_javascript_posts_and_redirects(new_page: NewPage, app_
     coordinator.check("approvals-after-approve")
 
     row = _row(coordinator, second)
+    row.get_by_text("不通过…").click()
     row.get_by_label("退回原因").fill("时长不对")
     row.get_by_role("button", name="退回").click()
     expect(page.locator(".flashes")).to_contain_text("已退回周志愿的服务记录。")
