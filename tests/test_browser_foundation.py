@@ -87,14 +87,21 @@ def _register_log_out_log_in(p: Checked) -> None:
     expect(page).to_have_url(_url(p, "/me"))
     expect(page.locator(".who-name")).to_have_text(NEW_NAME)
     expect(page.locator("h1")).to_have_text("我的账户")
+    # Born 1958: the new member starts in 长辈版, the menu behind one big button.
+    expect(page.locator("html")).to_have_class("elder")
     p.check("me-after-register")
 
+    expect(page.get_by_role("button", name="退出登录")).to_be_hidden()
+    page.get_by_text("菜单").click()
     page.get_by_role("button", name="退出登录").click()
     expect(page).to_have_url(_url(p, "/"))
     expect(page.locator(".who-name")).to_have_count(0)
     expect(page.get_by_role("button", name="退出登录")).to_have_count(0)
     p.check("home-after-logout")
 
+    # This browser stays in 长辈版 after logging out: the menu is behind its button.
+    expect(page.locator("html")).to_have_class("elder")
+    page.get_by_text("菜单").click()
     page.locator("nav").get_by_role("link", name="登录").click()
     expect(page).to_have_url(_url(p, "/login"))
     p.check("login")
@@ -116,6 +123,7 @@ def test_register_after_a_mistake_log_out_log_in_and_switch_language(
     page.locator("footer").get_by_role("button", name="English").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("h1")).to_have_text("My account")
+    page.get_by_text("Menu").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     p.check("me-english")
 
