@@ -60,8 +60,7 @@ def ledger_unguarded(conn: Connection | Session | scoped_session) -> Iterator[No
         return
     triggers = conn.execute(
         text(
-            "SELECT name, sql FROM sqlite_master "
-            f"WHERE type = 'trigger' AND tbl_name IN ({tables})"
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({tables})"
         )
     ).all()
     for name, _sql in triggers:

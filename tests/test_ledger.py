@@ -172,9 +172,7 @@ def test_verify_notices_a_deleted_last_entry(world: World) -> None:
     entry_ids = _approved_world(world)
     db.session.execute(text("UPDATE hour_logs SET entry_id = NULL, status = 'pending'"))
     with ledger_unguarded(db.session):
-        db.session.execute(
-            text("DELETE FROM postings WHERE entry_id = :id"), {"id": entry_ids[-1]}
-        )
+        db.session.execute(text("DELETE FROM postings WHERE entry_id = :id"), {"id": entry_ids[-1]})
         db.session.execute(
             text("DELETE FROM journal_entries WHERE id = :id"), {"id": entry_ids[-1]}
         )
@@ -272,9 +270,7 @@ def test_random_sequences_keep_the_books_right(app_ctx: Flask, steps) -> None:  
         "DELETE FROM journal_entries",
     ],
 )
-def test_the_database_refuses_to_change_or_remove_ledger_rows(
-    world: World, statement: str
-) -> None:
+def test_the_database_refuses_to_change_or_remove_ledger_rows(world: World, statement: str) -> None:
     """Even SQL that bypasses the portal cannot edit the books: only a reversing entry can."""
     _approved_world(world)
     with pytest.raises(DBAPIError, match="append-only"):
