@@ -60,4 +60,5 @@ def init_app(app: Flask) -> None:
             "entry_kind_labels": i18n.ENTRY_KIND_LABELS,
             "request_status_labels": i18n.REQUEST_STATUS_LABELS,
             "request_event_labels": i18n.REQUEST_EVENT_LABELS,
+            "hour_log_action_labels": i18n.HOUR_LOG_ACTION_LABELS,
         }
