@@ -286,3 +286,41 @@ def test_only_an_approved_log_can_be_corrected(world: World, login) -> None:  # 
     response = client.post(f"/hours/{pending.id}/correct", data=_correction())
     assert response.status_code == 422 and "只有已通过的记录" in response.get_data(as_text=True)
     assert db.session.get(HourLog, pending.id).status == "pending"
+
+
+def test_a_service_paid_with_the_residents_hours_is_not_corrected_here(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from portal.clock import now_local
+    from portal.services import requests as req
+
+    ledger.transfer(
+        "hours",
+        ledger.issuance_account(world.community.id),
+        ledger.member_account(world.resident),
+        120,
+        idempotency_key="fund-resident",
+    )
+    request = req.post(
+        world.resident,
+        req.RequestFields(
+            service_id=world.service.id,
+            wanted_at=now_local() + timedelta(days=1),
+            place="家里",
+            note="",
+            minutes=60,
+            pay_with_hours=True,
+        ),
+    )
+    req.dispatch(world.coordinator, request.id, world.volunteer.id)
+    req.accept(world.volunteer, request.id)
+    req.mark_done(world.volunteer, request.id, 60)
+    req.confirm(world.resident, request.id, 5, "")
+    db.session.commit()
+    log_id = request.hour_log_id
+    client = login(world.admin)
+    assert "更正这条记录" not in client.get(f"/hours/{log_id}").get_data(as_text=True)
+    before = _entries()
+    response = client.post(f"/hours/{log_id}/correct", data=_correction())
+    assert response.status_code == 422 and "自己的时长" in response.get_data(as_text=True)
+    assert _entries() == before and ledger.verify().ok

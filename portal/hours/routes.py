@@ -139,7 +139,9 @@ def _show(log: HourLog, form: CorrectionForm) -> str:
         "hours/show.html",
         log=log,
         details=corrections.details(log),
-        may_correct=log.status == "approved" and corrections.may_correct(current_member(), log),
+        may_correct=log.status == "approved"
+        and corrections.may_correct(current_member(), log)
+        and corrections.credited_by_community(log),
         form=form,
     )
 

@@ -51,6 +51,14 @@ def may_correct(actor: Member, log: HourLog) -> bool:
     )
 
 
+def credited_by_community(log: HourLog) -> bool:
+    """Only a plain credit (issuance → volunteer) is undone by a correction. A service the
+    resident paid with banked hours was settled out of their hold: reversing that entry
+    would put minutes back into escrow with no hold to answer for them."""
+    kind = db.session.scalar(select(JournalEntry.kind).where(JournalEntry.id == log.entry_id))
+    return kind == "hours"
+
+
 def correct_log(
     actor: Member,
     log_id: int,
@@ -80,6 +88,14 @@ def correct_log(
         raise DomainError(_l("Give a reason for the correction."), field="reason")
     if len(reason) > MAX_REASON:
         raise DomainError(_l("Keep the reason under 300 characters."), field="reason")
+
+    if not credited_by_community(log):
+        raise DomainError(
+            _l(
+                "This service was paid with the resident's own banked hours; it cannot be "
+                "corrected here."
+            )
+        )
 
     new_log = None
     if replacement is not None and replacement.wanted:
