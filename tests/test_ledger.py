@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from portal.clock import today_local
 from portal.extensions import db
 from portal.models import Account, JournalEntry, Posting
-from portal.services import hours, ledger
+from portal.services import corrections, hours, ledger
 from portal.services.errors import AlreadyDecided, DomainError, InsufficientBalance
 from tests.support import World, ledger_unguarded, log_hours
 
@@ -184,7 +185,7 @@ def test_verify_notices_a_deleted_last_entry(world: World) -> None:
 
 actions = st.lists(
     st.tuples(
-        st.sampled_from(["log", "approve", "reject", "reverse", "cancel", "gift"]),
+        st.sampled_from(["log", "approve", "reject", "reverse", "correct", "cancel", "gift"]),
         st.integers(min_value=0, max_value=50),
         st.integers(min_value=1, max_value=720),
     ),
@@ -237,6 +238,20 @@ def test_random_sequences_keep_the_books_right(app_ctx: Flask, steps) -> None:  
                         account = db.session.get(Account, p.account_id)
                         if account.member_id in expected:
                             expected[account.member_id] -= p.amount
+                elif action == "correct" and logs:
+                    # Through the corrections service: reverse, maybe with a replacement.
+                    log, new = corrections.correct_log(
+                        world.admin,
+                        logs[pick % len(logs)],
+                        "test",
+                        corrections.Replacement(minutes=minutes if pick % 2 else None),
+                        today=today_local(),
+                    )
+                    expected[log.member_id] -= log.minutes
+                    if new is not None:
+                        expected[new.member_id] += new.minutes
+                        logs.append(new.id)
+                        entries.append(new.entry_id)
                 elif action == "gift":
                     other = volunteers[(pick + 1) % 2]
                     ledger.transfer(
