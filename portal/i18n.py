@@ -22,6 +22,16 @@ STATUS_LABELS = {
     "approved": _l("Approved"),
     "rejected": _l("Rejected"),
     "cancelled": _l("Cancelled"),
+    "reversed": _l("Corrected"),
+}
+
+# An hour log's history, from the audit log (the log's page).
+HOUR_LOG_ACTION_LABELS = {
+    "hour_log.approve": _l("Approved"),
+    "hour_log.reject": _l("Rejected"),
+    "hour_log.cancel": _l("Cancelled by the volunteer"),
+    "hour_log.beneficiary_confirm": _l("Confirmed by the person served"),
+    "hour_log.reverse": _l("Corrected (reversed)"),
 }
 
 REQUEST_STATUS_LABELS = {
@@ -133,6 +143,23 @@ def notification_text(kind: str, params: dict) -> str:
             "%(name)s gave you %(minutes)s minutes.",
             name=params.get("name", ""),
             minutes=params.get("minutes", ""),
+        ),
+        "log_reversed": _l(
+            "Your %(minutes)s minutes on %(date)s were corrected by %(name)s and taken off "
+            "your balance. Reason: %(reason)s",
+            minutes=params.get("minutes", ""),
+            date=params.get("date", ""),
+            name=params.get("name", ""),
+            reason=params.get("reason", ""),
+        ),
+        "log_corrected": _l(
+            "Your %(minutes)s minutes on %(date)s were corrected by %(name)s to %(new_minutes)s "
+            "minutes. Reason: %(reason)s",
+            minutes=params.get("minutes", ""),
+            new_minutes=params.get("new_minutes", ""),
+            date=params.get("date", ""),
+            name=params.get("name", ""),
+            reason=params.get("reason", ""),
         ),
         "service_to_confirm": _l(
             "%(name)s logged %(minutes)s minutes of service to you on %(date)s. Please confirm.",

@@ -61,4 +61,5 @@ def init_app(app: Flask) -> None:
             "request_status_labels": i18n.REQUEST_STATUS_LABELS,
             "request_event_labels": i18n.REQUEST_EVENT_LABELS,
             "review_reason_labels": i18n.REVIEW_REASON_LABELS,
+            "hour_log_action_labels": i18n.HOUR_LOG_ACTION_LABELS,
         }

@@ -20,7 +20,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from portal import create_app
 from portal.extensions import db
-from tests.support import skip_or_fail
+from tests.support import ledger_unguarded, skip_or_fail
 
 pytest_plugins = ["tests.browser_fixtures"]
 
@@ -76,8 +76,10 @@ def empty_all_tables(app: Flask) -> None:
                 names = ", ".join(f'"{t.name}"' for t in tables)
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             else:
-                for table in tables:
-                    conn.execute(table.delete())
+                # DELETE meets the ledger's append-only triggers (TRUNCATE above does not).
+                with ledger_unguarded(conn):
+                    for table in tables:
+                        conn.execute(table.delete())
 
 
 @pytest.fixture

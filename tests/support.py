@@ -5,10 +5,14 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session, scoped_session
 
 from portal.clock import today_local
 from portal.extensions import db
@@ -31,6 +35,39 @@ def TEST_PASSWORD_HASH() -> str:  # noqa: N802 - reads like the constant it cach
     if "hash" not in _TEST_HASH:
         _TEST_HASH["hash"] = members.hash_secret(TEST_PASSWORD)
     return _TEST_HASH["hash"]
+
+
+APPEND_ONLY_TABLES = ("journal_entries", "postings")
+
+
+@contextmanager
+def ledger_unguarded(conn: Connection | Session | scoped_session) -> Iterator[None]:
+    """Lift the append-only triggers for the enclosed statements — for tests that must do
+    what the portal never may: tamper with ledger rows (to show `verify` notices) or empty
+    the tables between tests. Runs in the caller's transaction: PostgreSQL disables the
+    tables' own triggers; SQLite drops them and creates them again from the very SQL the
+    migration stored (read back from sqlite_master). No `finally`: if the body fails, the
+    caller's rollback undoes this DDL too (both databases have transactional DDL), and a
+    statement in an aborted PostgreSQL transaction would only hide the first error."""
+    bind = conn if isinstance(conn, Connection) else conn.get_bind()
+    tables = ", ".join(f"'{t}'" for t in APPEND_ONLY_TABLES)
+    if bind.dialect.name == "postgresql":
+        for table in APPEND_ONLY_TABLES:
+            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        yield
+        for table in APPEND_ONLY_TABLES:
+            conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+        return
+    triggers = conn.execute(
+        text(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({tables})"
+        )
+    ).all()
+    for name, _sql in triggers:
+        conn.execute(text(f'DROP TRIGGER "{name}"'))
+    yield
+    for _name, sql in triggers:
+        conn.execute(text(sql))
 
 
 def make_community(name: str | None = None, **settings: object) -> Community:
@@ -175,3 +212,12 @@ def days_ago(n: int) -> str:
 
 
 __all__ = ["date"]
+
+
+def empty_tables() -> None:
+    """Each example of a property test starts from empty tables; the ledger's append-only
+    guard is lifted for this cleanup only."""
+    with ledger_unguarded(db.session):
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+    db.session.commit()

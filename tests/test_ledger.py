@@ -8,12 +8,14 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
+from portal.clock import today_local
 from portal.extensions import db
 from portal.models import Account, JournalEntry, Posting
-from portal.services import hours, ledger
+from portal.services import corrections, hours, ledger
 from portal.services.errors import AlreadyDecided, DomainError, InsufficientBalance
-from tests.support import World, log_hours
+from tests.support import World, empty_tables, ledger_unguarded, log_hours
 
 
 def _sum_all() -> int:
@@ -137,9 +139,10 @@ def test_verify_names_an_edited_posting(world: World, runner) -> None:  # type: 
     target = db.session.scalars(
         select(Posting).where(Posting.entry_id == entry_ids[1], Posting.amount > 0)
     ).one()
-    db.session.execute(
-        text("UPDATE postings SET amount = amount + 60 WHERE id = :id"), {"id": target.id}
-    )
+    with ledger_unguarded(db.session):
+        db.session.execute(
+            text("UPDATE postings SET amount = amount + 60 WHERE id = :id"), {"id": target.id}
+        )
     db.session.commit()
     report = ledger.verify()
     assert not report.ok
@@ -151,9 +154,11 @@ def test_verify_names_an_edited_posting(world: World, runner) -> None:  # type: 
 
 def test_verify_names_an_edited_entry_and_a_cached_balance(world: World) -> None:
     entry_ids = _approved_world(world)
-    db.session.execute(
-        text("UPDATE journal_entries SET memo = 'changed' WHERE id = :id"), {"id": entry_ids[0]}
-    )
+    with ledger_unguarded(db.session):
+        db.session.execute(
+            text("UPDATE journal_entries SET memo = 'changed' WHERE id = :id"),
+            {"id": entry_ids[0]},
+        )
     account = ledger.member_account(world.volunteer)
     db.session.execute(
         text("UPDATE accounts SET balance = balance + 1 WHERE id = :id"), {"id": account.id}
@@ -167,8 +172,11 @@ def test_verify_names_an_edited_entry_and_a_cached_balance(world: World) -> None
 def test_verify_notices_a_deleted_last_entry(world: World) -> None:
     entry_ids = _approved_world(world)
     db.session.execute(text("UPDATE hour_logs SET entry_id = NULL, status = 'pending'"))
-    db.session.execute(text("DELETE FROM postings WHERE entry_id = :id"), {"id": entry_ids[-1]})
-    db.session.execute(text("DELETE FROM journal_entries WHERE id = :id"), {"id": entry_ids[-1]})
+    with ledger_unguarded(db.session):
+        db.session.execute(text("DELETE FROM postings WHERE entry_id = :id"), {"id": entry_ids[-1]})
+        db.session.execute(
+            text("DELETE FROM journal_entries WHERE id = :id"), {"id": entry_ids[-1]}
+        )
     db.session.commit()
     assert any("ledger head" in p for p in ledger.verify().problems)
 
@@ -177,7 +185,7 @@ def test_verify_notices_a_deleted_last_entry(world: World) -> None:
 
 actions = st.lists(
     st.tuples(
-        st.sampled_from(["log", "approve", "reject", "reverse", "cancel", "gift"]),
+        st.sampled_from(["log", "approve", "reject", "reverse", "correct", "cancel", "gift"]),
         st.integers(min_value=0, max_value=50),
         st.integers(min_value=1, max_value=720),
     ),
@@ -195,10 +203,7 @@ actions = st.lists(
 def test_random_sequences_keep_the_books_right(app_ctx: Flask, steps) -> None:  # type: ignore[no-untyped-def]
     from tests.support import build_world
 
-    # Each example starts from empty tables.
-    for table in reversed(db.metadata.sorted_tables):
-        db.session.execute(table.delete())
-    db.session.commit()
+    empty_tables()
     world = build_world()
     volunteers = [world.volunteer, world.volunteer2]
     logs: list[int] = []
@@ -229,6 +234,20 @@ def test_random_sequences_keep_the_books_right(app_ctx: Flask, steps) -> None:  
                         account = db.session.get(Account, p.account_id)
                         if account.member_id in expected:
                             expected[account.member_id] -= p.amount
+                elif action == "correct" and logs:
+                    # Through the corrections service: reverse, maybe with a replacement.
+                    log, new = corrections.correct_log(
+                        world.admin,
+                        logs[pick % len(logs)],
+                        "test",
+                        corrections.Replacement(minutes=minutes if pick % 2 else None),
+                        today=today_local(),
+                    )
+                    expected[log.member_id] -= log.minutes
+                    if new is not None:
+                        expected[new.member_id] += new.minutes
+                        logs.append(new.id)
+                        entries.append(new.entry_id)
                 elif action == "gift":
                     other = volunteers[(pick + 1) % 2]
                     ledger.transfer(
@@ -248,3 +267,25 @@ def test_random_sequences_keep_the_books_right(app_ctx: Flask, steps) -> None:  
     assert report.total_minutes == 0 and _sum_all() == 0
     for member in volunteers:
         assert ledger.balance_of(member) == expected[member.id] >= 0
+
+
+# --- append-only in the database itself ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE postings SET amount = amount + 60",
+        "UPDATE journal_entries SET memo = 'changed'",
+        "DELETE FROM postings",
+        "DELETE FROM journal_entries",
+    ],
+)
+def test_the_database_refuses_to_change_or_remove_ledger_rows(world: World, statement: str) -> None:
+    """Even SQL that bypasses the portal cannot edit the books: only a reversing entry can."""
+    _approved_world(world)
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text(statement))
+    db.session.rollback()
+    assert ledger.verify().ok
+    assert ledger.balance_of(world.volunteer) == 30 + 31 + 32

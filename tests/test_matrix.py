@@ -26,6 +26,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
+from portal.services import hours
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -250,6 +251,23 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/admin/services/{service}", {**ADMIN_PAGES, "other_admin": 403}),
     ("POST", "/admin/services/{service}", {**ADMIN_PAGES, "admin": 303, "other_admin": 403}),
     ("POST", "/notifications/read", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
+    # Corrections (issue 8): an approved log's page and its correction.
+    (
+        "GET",
+        "/hours/{approved}",
+        {
+            **dict.fromkeys(ROLES, 403),
+            "visitor": LOGIN,
+            "volunteer": 200,
+            "coordinator": 200,
+            "admin": 200,
+        },
+    ),
+    (
+        "POST",
+        "/hours/{approved}/correct",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "coordinator": 303, "admin": 303},
+    ),
 ]
 
 
@@ -304,6 +322,8 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
     served = log_hours(world.volunteer, world.team, world.service, minutes=30, days_ago=2)
     served.beneficiary_id = world.resident.id
     db.session.flush()
+    approved = log_hours(world.volunteer, world.team, world.service, minutes=45, days_ago=3)
+    hours.approve_log(world.coordinator, approved.id)
     for member in (
         world.resident,
         world.other_admin,
@@ -348,6 +368,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         link=link.id,
         served=served.id,
         service=world.service.id,
+        approved=approved.id,
         **requests,
     )
     return world, ids, data

@@ -31,7 +31,7 @@ from portal.models.hours import MAX_DAY_MINUTES
 from portal.services import credits, family, hours, ledger
 from portal.services import requests as req
 from portal.services.errors import DomainError, Forbidden
-from tests.support import World, build_world, join, log_hours, make_member
+from tests.support import World, build_world, empty_tables, join, log_hours, make_member
 
 
 def _link(a: Member, b: Member) -> None:
@@ -481,9 +481,7 @@ def _attempt(action, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
 )
 @given(plan=steps)
 def test_random_requests_never_pay_their_own_witness(app_ctx, plan) -> None:  # type: ignore[no-untyped-def]
-    for table in reversed(db.metadata.sorted_tables):
-        db.session.execute(table.delete())
-    db.session.commit()
+    empty_tables()
     world = build_world()
     daughter = make_member(world.community, "李女儿", age=52)
     second = make_member(world.community, "小号", age=70)  # one person's second phone

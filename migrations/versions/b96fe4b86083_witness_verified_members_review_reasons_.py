@@ -1,7 +1,7 @@
 """witness: verified members, review reasons, consent, request service dates
 
 Revision ID: b96fe4b86083
-Revises: f459b103e7f8
+Revises: 32dea20d2578
 Create Date: 2026-11-29 02:58:28.398601
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b96fe4b86083'
-down_revision = 'f459b103e7f8'
+down_revision = '32dea20d2578'
 branch_labels = None
 depends_on = None
 

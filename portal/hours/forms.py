@@ -49,3 +49,50 @@ class HourLogForm(OnceForm):
         )
         if not 1 <= self.parsed_minutes <= 720:
             raise ValidationError(_l("Enter between 1 and 720 minutes (12 hours) for one log."))
+
+
+class CorrectionForm(OnceForm):
+    """Reverse an approved record, with a reason; optionally enter what it should have said."""
+
+    reason = TextAreaField(
+        _l("Reason for the correction"),
+        validators=[Length(max=300, message=_l("Keep the reason under 300 characters."))],
+        description=_l("Required. The member sees it on their statement."),
+    )
+    minutes = StringField(
+        _l("Correct minutes (optional)"),
+        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": 720, "step": 1},
+        description=_l("Fill in to enter the corrected record in the same step."),
+    )
+    member_no = StringField(
+        _l("Member number of the right person (optional)"),
+        render_kw={"inputmode": "numeric"},
+        description=_l("Leave empty if the person was right."),
+    )
+    date = StringField(
+        _l("Correct date of service (optional)"),
+        render_kw={"type": "date"},
+    )
+
+    parsed_date: date | None = None
+    parsed_minutes: int | None = None
+
+    def validate_reason(self, field: TextAreaField) -> None:
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Give a reason for the correction."))
+
+    def validate_minutes(self, field: StringField) -> None:
+        self.parsed_minutes = None
+        if (field.data or "").strip():
+            self.parsed_minutes = minutes_or_hours(field.data, None, missing="")
+            if not 1 <= self.parsed_minutes <= 720:
+                raise ValidationError(_l("Enter between 1 and 720 minutes (12 hours) for one log."))
+
+    def validate_date(self, field: StringField) -> None:
+        self.parsed_date = None
+        raw = (field.data or "").strip()
+        if raw:
+            try:
+                self.parsed_date = date.fromisoformat(raw)
+            except ValueError as exc:
+                raise ValidationError(_l("Enter the date of the service.")) from exc

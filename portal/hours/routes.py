@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from portal.actions import one_button
+from portal.actions import one_button, submit
 from portal.auth_session import current_member
 from portal.clock import today_local
 from portal.extensions import db
 from portal.forms import EmptyForm, choices, show_error
-from portal.hours.forms import HourLogForm
+from portal.hours.forms import CorrectionForm, HourLogForm
 from portal.htmx import render
 from portal.models import HourLog, Member, Service
+from portal.services import corrections, idempotency, teams
 from portal.services import hours as hour_service
-from portal.services import idempotency, teams
 from portal.services.errors import DomainError
 
 bp = Blueprint("hours", __name__, url_prefix="/hours")
@@ -124,3 +124,68 @@ def confirm(log_id: int) -> Response:
         done=_("Thank you for confirming."),
         back_to=url_for("me.dashboard"),
     )
+
+
+def _visible_log(log_id: int) -> HourLog:
+    """The log, for its volunteer, the team's coordinators and the community's admins."""
+    log = db.get_or_404(HourLog, log_id)
+    if not corrections.may_view(current_member(), log):
+        abort(403)
+    return log
+
+
+def _show(log: HourLog, form: CorrectionForm) -> str:
+    return render(
+        "hours/show.html",
+        log=log,
+        details=corrections.details(log),
+        may_correct=log.status == "approved"
+        and corrections.may_correct(current_member(), log)
+        and corrections.credited_by_community(log),
+        form=form,
+    )
+
+
+@bp.get("/<int:log_id>")
+@login_required
+def show(log_id: int) -> str:
+    """One record: who approved it and when, its corrections, and (for those allowed) the
+    form that corrects it."""
+    return _show(_visible_log(log_id), CorrectionForm())
+
+
+@bp.post("/<int:log_id>/correct")
+@login_required
+def correct(log_id: int) -> Response | tuple[str, int]:
+    log = _visible_log(log_id)
+    me = current_member()
+    if not corrections.may_correct(me, log):
+        abort(403)
+    form = CorrectionForm()
+    if form.validate_on_submit():
+
+        def act() -> str:
+            replay = idempotency.claim(form.once.data, me)
+            if replay is not None:
+                return replay.result_url or url_for("hours.show", log_id=log_id)
+            corrections.correct_log(
+                me,
+                log_id,
+                form.reason.data or "",
+                corrections.Replacement(
+                    member_no=(form.member_no.data or "").strip() or None,
+                    minutes=form.parsed_minutes,
+                    service_date=form.parsed_date,
+                ),
+                today=today_local(),
+            )
+            target = url_for("hours.show", log_id=log_id)
+            idempotency.remember_result(form.once.data, target)
+            return target
+
+        ok, target = submit(form, act)
+        if ok and target:
+            flash(_("The record was corrected. The member has been told."), "success")
+            return redirect(target, 303)
+    status = 422 if request.method == "POST" else 200
+    return _show(db.get_or_404(HourLog, log_id), form), status

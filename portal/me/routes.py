@@ -6,7 +6,16 @@ import csv
 import io
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
@@ -97,7 +106,8 @@ def statement_csv() -> Response:
             buffer.truncate()
         yield buffer.getvalue()
 
-    response = Response(rows(), mimetype="text/csv")
+    # The rows are written while the response streams: keep the request (its language).
+    response = Response(stream_with_context(rows()), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="statement.csv"'
     response.headers["Cache-Control"] = "no-store"
     return response

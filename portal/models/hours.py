@@ -11,8 +11,11 @@ from portal.models.community import Service
 from portal.models.member import Member
 from portal.models.team import Team
 
-LOG_STATUSES = ("pending", "approved", "rejected", "cancelled")
-LOG_SOURCES = ("self", "kiosk", "request", "activity")
+# approved → reversed when a coordinator or admin corrects the record: the ledger keeps both
+# the credit and the reversing entry (append-only); the log names the reversing entry.
+LOG_STATUSES = ("pending", "approved", "rejected", "cancelled", "reversed")
+# "correction": a replacement entered with a correction, approved by the corrector.
+LOG_SOURCES = ("self", "kiosk", "request", "activity", "correction")
 # Why a log that would otherwise have been credited at once waits for a coordinator.
 REVIEW_REASONS = ("unverified_resident", "over_estimate")
 MAX_LOG_MINUTES = 720
@@ -48,8 +51,15 @@ class HourLog(db.Model):
     # Set when a request's confirmation could not credit the hours itself (see REVIEW_REASONS):
     # the approval queue shows it so the coordinator knows what to check.
     review_reason: Mapped[str | None] = mapped_column(String(32))
+    # A correction: the entry that reversed this log's credit (its memo is the reason, its
+    # actor the corrector, its time when), and on a replacement log the log it corrects.
+    reversal_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("journal_entries.id"), unique=True
+    )
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("hour_logs.id"), unique=True)
 
     member: Mapped[Member] = relationship(foreign_keys=[member_id])
+    decided_by: Mapped[Member | None] = relationship(foreign_keys=[decided_by_id])
     beneficiary: Mapped[Member | None] = relationship(foreign_keys=[beneficiary_id])
     team: Mapped[Team] = relationship()
     service: Mapped[Service] = relationship()
@@ -57,14 +67,25 @@ class HourLog(db.Model):
     __table_args__ = (
         CheckConstraint("minutes BETWEEN 1 AND 720", name="minutes"),
         CheckConstraint(
-            "status IN ('pending', 'approved', 'rejected', 'cancelled')", name="status"
+            "status IN ('pending', 'approved', 'rejected', 'cancelled', 'reversed')",
+            name="status",
         ),
-        CheckConstraint("source IN ('self', 'kiosk', 'request', 'activity')", name="source"),
+        CheckConstraint(
+            "source IN ('self', 'kiosk', 'request', 'activity', 'correction')", name="source"
+        ),
+        CheckConstraint(
+            "status NOT IN ('approved', 'reversed') OR entry_id IS NOT NULL",
+            name="approved_posted",
+        ),
+        # Reversed exactly when a reversing entry is named.
+        CheckConstraint(
+            "(status = 'reversed') = (reversal_entry_id IS NOT NULL)", name="reversed_posted"
+        ),
+        CheckConstraint("(source = 'correction') = (corrects_id IS NOT NULL)", name="correction"),
         CheckConstraint(
             "review_reason IS NULL OR review_reason IN ('unverified_resident', 'over_estimate')",
             name="review_reason",
         ),
-        CheckConstraint("status <> 'approved' OR entry_id IS NOT NULL", name="approved_posted"),
         UniqueConstraint("activity_id", "member_id"),
         # The approval queue: a team's pending logs, oldest first.
         Index(None, "team_id", "status", "id"),

@@ -12,9 +12,17 @@ from portal.actions import one_button
 from portal.auth_session import current_member
 from portal.htmx import render
 from portal.i18n import notification_text
+from portal.models import Notification
 from portal.services import notifications
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+
+
+def _href(note: Notification, params: dict) -> str:
+    """A message's link: an endpoint built here, or (older messages) a stored path."""
+    if not note.link or note.link.startswith("/"):
+        return note.link
+    return url_for(note.link, **params.get(notifications.LINK_ARGS, {}))
 
 
 @bp.get("")
@@ -24,7 +32,10 @@ def index() -> str:
     rows, next_cursor = notifications.latest(
         current_member(), before=int(before) if before.isdigit() else None, size=30
     )
-    items = [(n, notification_text(n.kind, json.loads(n.params))) for n in rows]
+    items = []
+    for note in rows:
+        params = json.loads(note.params)
+        items.append((note, notification_text(note.kind, params), _href(note, params)))
     return render("notifications/index.html", items=items, next_cursor=next_cursor)
 
 

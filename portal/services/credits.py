@@ -41,15 +41,23 @@ def related(a: Member, b_id: int | None) -> bool:
 # --- the day limit ----------------------------------------------------------------------
 
 
-def day_total(member_id: int, service_date: date, *, excluding_request: int | None = None) -> int:
-    """Minutes of service already counted for a member on a day."""
-    logged = db.session.scalar(
-        select(func.coalesce(func.sum(HourLog.minutes), 0)).where(
-            HourLog.member_id == member_id,
-            HourLog.service_date == service_date,
-            HourLog.status.in_(("pending", "approved")),
-        )
+def day_total(
+    member_id: int,
+    service_date: date,
+    *,
+    excluding_request: int | None = None,
+    excluding_log: int | None = None,
+) -> int:
+    """Minutes of service already counted for a member on a day (leaving out the request
+    being marked done, or the log a correction is about to reverse)."""
+    logs = select(func.coalesce(func.sum(HourLog.minutes), 0)).where(
+        HourLog.member_id == member_id,
+        HourLog.service_date == service_date,
+        HourLog.status.in_(("pending", "approved")),
     )
+    if excluding_log is not None:
+        logs = logs.where(HourLog.id != excluding_log)
+    logged = db.session.scalar(logs)
     done = select(func.coalesce(func.sum(ServiceRequest.minutes_spent), 0)).where(
         ServiceRequest.assignee_id == member_id,
         ServiceRequest.service_date == service_date,
@@ -67,12 +75,18 @@ def check_day_limit(
     *,
     field: str = "minutes",
     excluding_request: int | None = None,
+    excluding_log: int | None = None,
 ) -> None:
     """Refuse `minutes` more on `service_date` when they would pass 24 hours. Locks the
     member's row first, so two credits racing for the same day are counted one after the
     other (SQLite's BEGIN IMMEDIATE already serialises writers)."""
     lock_row(Member, member_id)
-    total = day_total(member_id, service_date, excluding_request=excluding_request)
+    total = day_total(
+        member_id,
+        service_date,
+        excluding_request=excluding_request,
+        excluding_log=excluding_log,
+    )
     if total + minutes > MAX_DAY_MINUTES:
         raise DomainError(
             _l(

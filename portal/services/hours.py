@@ -84,7 +84,7 @@ def log_hours(member: Member, req: LogRequest, *, today: date, source: str = "se
         notifications.notify(
             req.beneficiary_id,
             "service_to_confirm",
-            "/me",
+            "me.dashboard",
             name=member.masked_name,
             minutes=log.minutes,
             date=log.service_date,
@@ -164,6 +164,22 @@ def approve_log(approver: Member, log_id: int) -> HourLog:
     check_may_decide(approver, log)
     if log.status != "pending":
         raise AlreadyDecided(_l("This record has already been decided."))
+    credit(approver, log)
+    notifications.notify(
+        log.member_id,
+        "log_approved",
+        "hours.show",
+        link_args={"log_id": log.id},
+        minutes=log.minutes,
+        date=log.service_date,
+    )
+    db.session.flush()
+    return log
+
+
+def credit(approver: Member, log: HourLog, **audit_detail: object) -> None:
+    """Mark `log` approved by `approver` (its witness) and credit issuance → volunteer in
+    the same transaction. The caller has checked that `approver` may witness it."""
     volunteer = db.session.get(Member, log.member_id)
     assert volunteer is not None
     entry = ledger.transfer(
@@ -181,11 +197,77 @@ def approve_log(approver: Member, log_id: int) -> HourLog:
     log.decided_at = utcnow()
     log.decided_by_id = approver.id
     audit.record(
-        approver, "hour_log.approve", log, community_id=log.community_id, minutes=log.minutes
+        approver,
+        "hour_log.approve",
+        log,
+        community_id=log.community_id,
+        minutes=log.minutes,
+        **audit_detail,
     )
-    notifications.notify(
-        log.member_id, "log_approved", "/hours", minutes=log.minutes, date=log.service_date
+
+
+def log_replacement(
+    corrector: Member,
+    original: HourLog,
+    volunteer: Member,
+    *,
+    minutes: int,
+    service_date: date,
+    today: date,
+) -> HourLog:
+    """The corrected record entered with a correction: approved at once, witnessed by the
+    corrector. Same limits as any log (1–720 minutes, not in the future, 24 h a day — the
+    record being corrected no longer counts), same team and service as the original."""
+    from portal.services import family
+
+    if not 1 <= minutes <= MAX_LOG_MINUTES:
+        raise DomainError(
+            _l("Enter between 1 and 720 minutes (12 hours) for one log."), field="minutes"
+        )
+    if service_date > today:
+        raise DomainError(_l("The date cannot be in the future."), field="date")
+    community = db.session.get(Community, original.community_id)
+    assert community is not None
+    if service_date != original.service_date and service_date < today - timedelta(
+        days=community.log_window_days
+    ):
+        raise DomainError(
+            _l(
+                "Service older than %(days)s days can no longer be logged.",
+                days=community.log_window_days,
+            ),
+            field="date",
+        )
+    if volunteer.id == corrector.id:
+        raise DomainError(_l("Nobody approves their own hours."), field="member_no")
+    if family.linked(corrector, volunteer.id):
+        raise DomainError(
+            _l("You cannot witness hours for your own family. Ask another coordinator."),
+            field="member_no",
+        )
+    if not teams.is_active_member(volunteer, original.team_id):
+        raise DomainError(
+            _l("That member is not in the team %(team)s.", team=original.team.name),
+            field="member_no",
+        )
+    credits.check_day_limit(volunteer.id, service_date, minutes, excluding_log=original.id)
+    beneficiary_id = original.beneficiary_id if original.beneficiary_id != volunteer.id else None
+    log = HourLog(
+        member_id=volunteer.id,
+        team_id=original.team_id,
+        service_id=original.service_id,
+        community_id=original.community_id,
+        service_date=service_date,
+        minutes=minutes,
+        note=original.note,
+        beneficiary_id=beneficiary_id,
+        source="correction",
+        corrects_id=original.id,
+        status="pending",
     )
+    db.session.add(log)
+    db.session.flush()
+    credit(corrector, log, corrects=original.id)
     db.session.flush()
     return log
 
@@ -208,7 +290,8 @@ def reject_log(approver: Member, log_id: int, reason: str) -> HourLog:
     notifications.notify(
         log.member_id,
         "log_rejected",
-        "/hours",
+        "hours.show",
+        link_args={"log_id": log.id},
         minutes=log.minutes,
         date=log.service_date,
         reason=reason,

@@ -30,12 +30,27 @@ KINDS = (
     "family_proposed",
     "gift_received",
     "service_to_confirm",
+    "log_reversed",
+    "log_corrected",
 )
+# The key under which a message's link arguments are kept with its parameters.
+LINK_ARGS = "_link_args"
 
 
-def notify(member_id: int, kind: str, link: str = "", **params: Any) -> Notification:
+def notify(
+    member_id: int,
+    kind: str,
+    link: str = "",
+    *,
+    link_args: dict[str, Any] | None = None,
+    **params: Any,
+) -> Notification:
+    """`link` is an endpoint, built with `url_for(link, **link_args)` when the message is
+    shown (older messages store a path, starting with "/")."""
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
+    if link_args:
+        params = {**params, LINK_ARGS: link_args}
     note = Notification(
         member_id=member_id,
         kind=kind,

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
 
 from portal.extensions import db
 from portal.models import Account, HourLog, JournalEntry, Member, Posting, Service
@@ -23,6 +24,11 @@ class StatementLine:
     service_name: str | None = None
     service_name_en: str | None = None
     service_date: object | None = None
+    # Who posted the entry: the approver of service, the corrector of a reversal.
+    actor_name: str | None = None
+    # The hour log an "hours" line credits, or a "reversal" line corrects.
+    log_id: int | None = None
+    log_status: str | None = None
 
     def description(self, kind_label: str, locale: str) -> str:
         if self.kind == "hours" and self.service_name:
@@ -31,9 +37,18 @@ class StatementLine:
                 if locale == "en" and self.service_name_en
                 else (self.service_name)
             )
-            return f"{kind_label}: {name} ({self.service_date})"
-        if self.kind == "reversal" and self.memo:
-            return f"{kind_label}: {self.memo}"
+            text = f"{kind_label}: {name} ({self.service_date})"
+            if self.actor_name:
+                text += " · " + _("approved by %(name)s", name=self.actor_name)
+            if self.log_status == "reversed":
+                text += " · " + _("corrected later")
+            return text
+        if self.kind == "reversal":
+            return f"{kind_label}: " + _(
+                "corrected by %(name)s, reason: %(reason)s",
+                name=self.actor_name or "",
+                reason=self.memo,
+            )
         return kind_label
 
 
@@ -43,18 +58,43 @@ def _account_id(member: Member) -> int | None:
 
 def _lines(rows) -> list[StatementLine]:  # type: ignore[no-untyped-def]
     rows = list(rows)
-    entry_ids = [row.entry_id for row in rows if row.kind == "hours"]
-    services: dict[int, tuple[str, str | None, object]] = {}
-    if entry_ids:
-        for entry_id, name, name_en, service_date in db.session.execute(
-            select(HourLog.entry_id, Service.name, Service.name_en, HourLog.service_date)
+    hours_ids = [row.entry_id for row in rows if row.kind == "hours"]
+    reversal_ids = [row.entry_id for row in rows if row.kind == "reversal"]
+    logs: dict[int, tuple] = {}
+    if hours_ids or reversal_ids:
+        for (
+            log_id,
+            status,
+            entry_id,
+            reversal_id,
+            name,
+            name_en,
+            service_date,
+        ) in db.session.execute(
+            select(
+                HourLog.id,
+                HourLog.status,
+                HourLog.entry_id,
+                HourLog.reversal_entry_id,
+                Service.name,
+                Service.name_en,
+                HourLog.service_date,
+            )
             .join(Service, Service.id == HourLog.service_id)
-            .where(HourLog.entry_id.in_(entry_ids))
+            .where(
+                or_(HourLog.entry_id.in_(hours_ids), HourLog.reversal_entry_id.in_(reversal_ids))
+            )
         ):
-            services[entry_id] = (name, name_en, service_date)
+            # A reversal line names its log; a service line also its service and date.
+            if reversal_id in reversal_ids:
+                logs[reversal_id] = (log_id, status, None, None, None)
+            if entry_id in hours_ids:
+                logs[entry_id] = (log_id, status, name, name_en, service_date)
     lines = []
     for row in rows:
-        name, name_en, service_date = services.get(row.entry_id, (None, None, None))
+        log_id, status, name, name_en, service_date = logs.get(
+            row.entry_id, (None, None, None, None, None)
+        )
         lines.append(
             StatementLine(
                 posting_id=row.id,
@@ -66,6 +106,9 @@ def _lines(rows) -> list[StatementLine]:  # type: ignore[no-untyped-def]
                 service_name=name,
                 service_name_en=name_en,
                 service_date=service_date,
+                actor_name=row.actor_name,
+                log_id=log_id,
+                log_status=status,
             )
         )
     return lines
@@ -81,8 +124,10 @@ def _query(account_id: int):  # type: ignore[no-untyped-def]
             JournalEntry.created_at,
             JournalEntry.kind,
             JournalEntry.memo,
+            Member.name.label("actor_name"),
         )
         .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .outerjoin(Member, Member.id == JournalEntry.actor_id)
         .where(Posting.account_id == account_id)
         .order_by(Posting.id.desc())
     )
