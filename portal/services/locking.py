@@ -20,7 +20,9 @@ def lock_row(model: type[T], row_id: int) -> T | None:
     stmt = (
         select(model)
         .where(model.id == row_id)  # type: ignore[attr-defined]
-        .with_for_update()
+        # OF this table only: a model that eagerly joins another (Member joins its community)
+        # would otherwise ask PostgreSQL to lock the outer join's nullable side, which it refuses.
+        .with_for_update(of=model)
         .execution_options(populate_existing=True)
     )
     return db.session.scalars(stmt).first()
