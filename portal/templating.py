@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask, session
-from flask_babel import format_decimal, get_locale
+from flask_babel import format_decimal, get_locale, gettext
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal import i18n
 from portal.services import idempotency
@@ -23,6 +25,28 @@ def hours(minutes: int | None) -> str:
     return f"{sign}{tenths // 10}.{tenths % 10}"
 
 
+def duration(minutes: int | None, signed: bool = False) -> str:
+    """Minutes as people say them: "1 小时 30 分", "45 分钟", "2 小时" — never a rounded
+    decimal, which turned 45 minutes into "0.8"."""
+    minutes = minutes or 0
+    sign = "-" if minutes < 0 else ("+" if signed and minutes > 0 else "")
+    whole, rest = divmod(abs(minutes), 60)
+    if whole and rest:
+        text = gettext("%(h)s h %(m)s min", h=format_decimal(whole), m=rest)
+    elif whole:
+        text = gettext("%(h)s h", h=format_decimal(whole))
+    else:
+        text = gettext("%(m)s min", m=rest)
+    return sign + text
+
+
+def duration_cells(minutes: int | None, signed: bool = False) -> Markup:
+    """`duration` for narrow table cells: "1 小时" and "30 分" may go on two lines, but
+    never break inside themselves."""
+    parts = re.split(r" (?=\d)", duration(minutes, signed))
+    return Markup(" ").join(Markup('<span class="nowrap">%s</span>') % part for part in parts)
+
+
 def elder_mode() -> bool:
     if current_user and current_user.is_authenticated:
         return bool(current_user.elder_mode)
@@ -31,6 +55,8 @@ def elder_mode() -> bool:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["hours"] = hours
+    app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["duration_cells"] = duration_cells
     app.jinja_env.filters["number"] = lambda n: format_decimal(n)
     app.jinja_env.globals["once_key"] = idempotency.new_key
 

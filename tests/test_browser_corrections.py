@@ -51,7 +51,7 @@ def test_admin_corrects_a_record_from_its_page(new_page: NewPage, app_ctx: Flask
     volunteer.goto("/me/statement")
     newest = volunteer.page.locator("#statement-rows tr").first
     expect(newest).to_contain_text("更正人 赵管理，原因：实际服务一小时")
-    expect(newest.locator("td.num").first).to_have_text("-2.0")
+    expect(newest.locator("td.num").first).to_have_text("-2 小时")
     volunteer.check("statement-corrected")
 
     db.session.rollback()  # end the observer's read snapshot: see what the server committed

@@ -199,7 +199,7 @@ def test_screenshots_at_360px(new_page: NewPage, app_ctx: Flask) -> None:
     volunteer = new_page("shots")
     volunteer.goto("/login")
     _log_in(volunteer, world.volunteer.phone)
-    expect(volunteer.page.locator("#my-balance")).to_have_text("1.5")
+    expect(volunteer.page.locator("#my-balance")).to_have_text("1 小时 30 分")
     for label, path in (("me", "/me"), ("hours-new", "/hours/new"), ("statement", "/me/statement")):
         volunteer.goto(path, cold=True)
         volunteer.check(label)

@@ -64,7 +64,7 @@ def test_volunteer_logs_coordinator_approves_in_place_balance_and_csv(
     log_id = int(page.url.rsplit("=", 1)[1])
     row = _row(volunteer, log_id)
     expect(row.locator(".status")).to_have_text("待审核")
-    expect(row).to_contain_text("90 分钟")
+    expect(row).to_contain_text("1 小时 30 分")
     expect(row).to_contain_text("助老队")
     volunteer.check("hours-logged")
 
@@ -79,16 +79,16 @@ def test_volunteer_logs_coordinator_approves_in_place_balance_and_csv(
     coordinator.check("approvals-approved")
 
     volunteer.goto("/me")
-    expect(page.locator("#my-balance")).to_have_text("1.5")
-    expect(page.locator("#my-pending")).to_have_text("0.0")
-    expect(page.locator("#balance strong")).to_have_text("1.5")
+    expect(page.locator("#my-balance")).to_have_text("1 小时 30 分")
+    expect(page.locator("#my-pending")).to_have_text("0 分钟")
+    expect(page.locator("#balance strong")).to_have_text("1 小时 30 分")
     volunteer.check("me")
     page.get_by_role("link", name="查看全部明细").click()
     expect(page).to_have_url(re.compile(r"/me/statement$"))
     first = page.locator("#statement-rows tr").first
     expect(first).to_contain_text("服务已审核通过")
-    expect(first.locator("td.num").first).to_have_text("+1.5")
-    expect(first.locator("td.num").last).to_have_text("1.5")
+    expect(first.locator("td.num").first).to_have_text("+1 小时 30 分")
+    expect(first.locator("td.num").last).to_have_text("1 小时 30 分")
     volunteer.check("statement")
 
     csv = page.request.get(volunteer.live.url + "/me/statement.csv")

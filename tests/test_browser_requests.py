@@ -58,8 +58,8 @@ def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner) -
     db.session.commit()  # end the observer's read snapshot: see what the browser did
     request = db.session.scalars(select(ServiceRequest)).one()
     elder.goto("/me")
-    expect(elder.page.locator("#my-reserved")).to_have_text("2.0")
-    expect(elder.page.locator("#my-balance")).to_have_text("3.0")
+    expect(elder.page.locator("#my-reserved")).to_have_text("2 小时")
+    expect(elder.page.locator("#my-balance")).to_have_text("3 小时")
     elder.check("me-reserved")
 
     # The coordinator dispatches it to a volunteer.
@@ -99,7 +99,7 @@ def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner) -
     assert ledger.balance_of(world.resident) == 300 - 90  # down by exactly 1.5 hours
     assert ledger.balance_of(world.volunteer) == 90
     elder.goto("/me")
-    expect(elder.page.locator("#my-balance")).to_have_text("3.5")
+    expect(elder.page.locator("#my-balance")).to_have_text("3 小时 30 分")
     expect(elder.page.locator("#my-reserved")).to_have_count(0)
     result = runner.invoke(args=["ledger", "verify"])
     assert result.exit_code == 0 and "ledger OK" in result.output

@@ -112,3 +112,30 @@ def test_a_resident_is_asked_first_to_confirm_a_done_request(world: World, login
     page = login(world.resident).get("/me").get_data(as_text=True)
     assert page.index("请确认") < page.index('id="my-balance"')
     assert f"/requests/{request.id}" in page
+
+
+# --- say it the way people say it ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("minutes", "signed", "zh", "en"),
+    [
+        (45, False, "45 分钟", "45 min"),
+        (90, False, "1 小时 30 分", "1 h 30 min"),
+        (120, True, "+2 小时", "+2 h"),
+        (-30, True, "-30 分钟", "-30 min"),
+        (0, False, "0 分钟", "0 min"),
+        (90_000, False, "1,500 小时", "1,500 h"),
+    ],
+)
+def test_durations_are_hours_and_minutes_never_a_decimal(
+    app: Flask, minutes: int, signed: bool, zh: str, en: str
+) -> None:
+    from flask_babel import force_locale
+
+    from portal.templating import duration
+
+    with app.test_request_context():
+        assert duration(minutes, signed) == zh
+        with force_locale("en"):
+            assert duration(minutes, signed) == en

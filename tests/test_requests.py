@@ -238,7 +238,7 @@ def test_post_a_paid_request_through_the_page(world: World, login) -> None:  # t
     assert db.session.scalar(select(func.count(ServiceRequest.id))) == 1
     assert ledger.balance_of(world.resident) == 180
     me = client.get("/me").get_data(as_text=True)
-    assert 'id="my-reserved">2.0<' in me
+    assert 'id="my-reserved">2 小时<' in me
 
 
 @pytest.mark.parametrize(

@@ -208,9 +208,9 @@ def test_roster_shows_hours_this_month(world: World, login) -> None:  # type: ig
     db.session.commit()
     page = login(world.coordinator).get(f"/teams/{world.team.id}").get_data(as_text=True)
     row = page.split("孙志愿", 1)[1].split("</tr>", 1)[0]
-    assert "1.5" in row
+    assert "1 小时 30 分" in row
     listing = login(world.volunteer).get("/teams").get_data(as_text=True)
-    assert "本月 1.5 小时" in listing or "1.5" in listing
+    assert "本月 1 小时 30 分" in listing
 
 
 # --- activities ---------------------------------------------------------------------
