@@ -129,9 +129,9 @@ def test_the_reversal_shows_on_the_statement_and_csv(world: World, login) -> Non
     rows = list(csv.reader(io.StringIO(client.get("/me/statement.csv").get_data(as_text=True))))
     assert rows[0] == ["\ufeffdate", "kind", "description", "minutes", "balance_minutes"]
     newest = rows[1]
-    assert newest[1] == "reversal" and newest[3] == "-90" and newest[4] == "0"
+    assert newest[1] == "冲正" and newest[3] == "-90" and newest[4] == "0"
     assert "重复登记" in newest[2] and world.admin.name in newest[2]
-    assert rows[2][1] == "hours" and world.coordinator.name in rows[2][2]
+    assert rows[2][1] == "服务已审核通过" and world.coordinator.name in rows[2][2]
     note = _messages(world.volunteer.id)[-1]
     assert note.kind == "log_reversed" and json.loads(note.params)["reason"] == "重复登记"
 

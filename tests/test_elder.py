@@ -139,3 +139,40 @@ def test_durations_are_hours_and_minutes_never_a_decimal(
         assert duration(minutes, signed) == zh
         with force_locale("en"):
             assert duration(minutes, signed) == en
+
+
+def test_statement_lines_say_what_happened_in_plain_words(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    """'为李奶奶陪伴聊天 +1 小时 30 分', '退回未用完的冻结时长 +30 分钟', with the service date."""
+    import csv
+    import io
+    import uuid
+    from datetime import timedelta
+
+    from portal.clock import now_local
+    from portal.services import ledger
+    from portal.services import requests as req
+
+    ledger.transfer(
+        "hours",
+        ledger.issuance_account(world.community.id),
+        ledger.member_account(world.resident),
+        120,
+        idempotency_key=f"fund:{uuid.uuid4().hex}",
+    )
+    request = req.post(
+        world.resident,
+        req.RequestFields(world.service.id, now_local() + timedelta(hours=1), "家", "", 120, True),
+    )
+    req.take(world.volunteer, request.id)
+    req.mark_done(world.volunteer, request.id, 90)
+    req.confirm(world.resident, request.id, 5, "")
+    db.session.commit()
+    served = login(world.volunteer).get("/me/statement").get_data(as_text=True)
+    assert f"为李奶奶陪伴聊天 · 服务日期 {today_local().isoformat()}" in served
+    assert "+1 小时 30 分" in served.replace('<span class="nowrap">', "").replace("</span>", "")
+    resident = login(world.resident)
+    paid = resident.get("/me/statement").get_data(as_text=True)
+    assert "退回未用完的冻结时长" in paid and "为您的申请「陪伴聊天」冻结时长" in paid
+    rows = list(csv.reader(io.StringIO(resident.get("/me/statement.csv").get_data(as_text=True))))
+    assert rows[0] == ["\ufeffdate", "kind", "description", "minutes", "balance_minutes"]
+    assert rows[1][1:4] == ["服务已兑换", "退回未用完的冻结时长", "30"]

@@ -263,7 +263,7 @@ def test_dashboard_statement_and_csv(world: World, login, pending) -> None:  # t
     assert body.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0] == ["date", "kind", "description", "minutes", "balance_minutes"]
-    assert rows[1][1] == "hours" and rows[1][3:] == ["90", "90"]
+    assert rows[1][1] == "服务已审核通过" and rows[1][3:] == ["90", "90"]
     assert "陪伴聊天" in rows[1][2]
 
 

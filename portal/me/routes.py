@@ -89,13 +89,14 @@ def statement_csv() -> Response:
         writer = csv.writer(buffer)
         # A BOM first, so Excel reads the Chinese text as UTF-8.
         yield "\ufeff"
+        # The header stays stable for spreadsheets that read it; the cells are words.
         writer.writerow(["date", "kind", "description", "minutes", "balance_minutes"])
         for line in statement.all_lines(member):
             label = str(ENTRY_KIND_LABELS.get(line.kind, line.kind))
             writer.writerow(
                 [
                     line.created_at.date().isoformat(),
-                    line.kind,
+                    label,
                     line.description(label, locale),
                     line.minutes,
                     line.balance_after,

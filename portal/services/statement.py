@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
+from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.models import Account, HourLog, JournalEntry, Member, Posting, Service
+from portal.models import Account, HourLog, JournalEntry, Member, Posting, Service, ServiceRequest
 
 
 @dataclass(frozen=True)
@@ -23,32 +24,55 @@ class StatementLine:
     balance_after: int
     service_name: str | None = None
     service_name_en: str | None = None
-    service_date: object | None = None
+    service_date: date | None = None
     # Who posted the entry: the approver of service, the corrector of a reversal.
     actor_name: str | None = None
     # The hour log an "hours" line credits, or a "reversal" line corrects.
     log_id: int | None = None
     log_status: str | None = None
+    # The person served (service lines), or the other side of a gift.
+    other_name: str | None = None
+    # On a request's settlement: this member asked for the service (their unused time
+    # comes back) rather than gave it.
+    requester_side: bool = False
+
+    def _service(self, locale: str) -> str:
+        if locale == "en" and self.service_name_en:
+            return self.service_name_en
+        return self.service_name or ""
 
     def description(self, kind_label: str, locale: str) -> str:
-        if self.kind == "hours" and self.service_name:
-            name = (
-                self.service_name_en
-                if locale == "en" and self.service_name_en
-                else (self.service_name)
-            )
-            text = f"{kind_label}: {name} ({self.service_date})"
-            if self.actor_name:
-                text += " · " + _("approved by %(name)s", name=self.actor_name)
-            if self.log_status == "reversed":
-                text += " · " + _("corrected later")
-            return text
+        """What happened, in plain words: "为李奶奶陪伴聊天 · 服务日期 2026-11-28"."""
+        service = self._service(locale)
         if self.kind == "reversal":
             return f"{kind_label}: " + _(
                 "corrected by %(name)s, reason: %(reason)s",
                 name=self.actor_name or "",
                 reason=self.memo,
             )
+        if self.kind == "gift" and self.other_name:
+            if self.minutes < 0:
+                return _("Gift to %(name)s", name=self.other_name)
+            return _("Gift from %(name)s", name=self.other_name)
+        if self.kind == "redeem_hold":
+            return _("Reserved for your request: %(service)s", service=service or kind_label)
+        if self.kind == "redeem_release":
+            return _("Request cancelled: reserved time returned")
+        if self.kind == "redeem_settle" and self.requester_side:
+            return _("Unused reserved time returned")
+        if self.kind in ("hours", "redeem_settle") and service:
+            text = (
+                _("%(service)s for %(name)s", service=service, name=self.other_name)
+                if self.other_name
+                else service
+            )
+            if self.service_date:
+                text += " · " + _("served on %(date)s", date=self.service_date.isoformat())
+            if self.actor_name:
+                text += " · " + _("approved by %(name)s", name=self.actor_name)
+            if self.log_status == "reversed":
+                text += " · " + _("corrected later")
+            return text
         return kind_label
 
 
@@ -56,12 +80,20 @@ def _account_id(member: Member) -> int | None:
     return db.session.scalar(select(Account.id).where(Account.member_id == member.id))
 
 
-def _lines(rows) -> list[StatementLine]:  # type: ignore[no-untyped-def]
+def _request_id(memo: str) -> int | None:
+    prefix, _sep, number = memo.partition(":")
+    return int(number) if prefix == "request" and number.isdigit() else None
+
+
+def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: ignore[no-untyped-def]
+    """Statement lines for posting rows, with what each was for: three batched lookups a
+    page (the service logs, the requests, the other side of gifts), never one per line."""
     rows = list(rows)
-    hours_ids = [row.entry_id for row in rows if row.kind == "hours"]
+    credit_ids = [row.entry_id for row in rows if row.kind in ("hours", "redeem_settle")]
     reversal_ids = [row.entry_id for row in rows if row.kind == "reversal"]
     logs: dict[int, tuple] = {}
-    if hours_ids or reversal_ids:
+    if credit_ids or reversal_ids:
+        beneficiary = aliased(Member)
         for (
             log_id,
             status,
@@ -70,6 +102,7 @@ def _lines(rows) -> list[StatementLine]:  # type: ignore[no-untyped-def]
             name,
             name_en,
             service_date,
+            served,
         ) in db.session.execute(
             select(
                 HourLog.id,
@@ -79,21 +112,50 @@ def _lines(rows) -> list[StatementLine]:  # type: ignore[no-untyped-def]
                 Service.name,
                 Service.name_en,
                 HourLog.service_date,
+                beneficiary.name,
             )
             .join(Service, Service.id == HourLog.service_id)
+            .outerjoin(beneficiary, beneficiary.id == HourLog.beneficiary_id)
             .where(
-                or_(HourLog.entry_id.in_(hours_ids), HourLog.reversal_entry_id.in_(reversal_ids))
+                or_(HourLog.entry_id.in_(credit_ids), HourLog.reversal_entry_id.in_(reversal_ids))
             )
         ):
             # A reversal line names its log; a service line also its service and date.
             if reversal_id in reversal_ids:
-                logs[reversal_id] = (log_id, status, None, None, None)
-            if entry_id in hours_ids:
-                logs[entry_id] = (log_id, status, name, name_en, service_date)
+                logs[reversal_id] = (log_id, status, None, None, None, None)
+            if entry_id in credit_ids:
+                logs[entry_id] = (log_id, status, name, name_en, service_date, served)
+
+    request_ids = {
+        _request_id(row.memo) for row in rows if row.kind.startswith("redeem_")
+    } - {None}
+    requests: dict[int, tuple] = {}
+    if request_ids:
+        for request_id, requester_id, name, name_en in db.session.execute(
+            select(ServiceRequest.id, ServiceRequest.requester_id, Service.name, Service.name_en)
+            .join(Service, Service.id == ServiceRequest.service_id)
+            .where(ServiceRequest.id.in_(request_ids))
+        ):
+            requests[request_id] = (requester_id, name, name_en)
+
+    gift_ids = [row.entry_id for row in rows if row.kind == "gift"]
+    others: dict[int, str] = {}
+    if gift_ids:
+        for entry_id, name in db.session.execute(
+            select(Posting.entry_id, Member.name)
+            .join(Account, Account.id == Posting.account_id)
+            .join(Member, Member.id == Account.member_id)
+            .where(Posting.entry_id.in_(gift_ids), Account.member_id != member_id)
+        ):
+            others[entry_id] = name
+
     lines = []
     for row in rows:
-        log_id, status, name, name_en, service_date = logs.get(
-            row.entry_id, (None, None, None, None, None)
+        log_id, status, name, name_en, service_date, served = logs.get(
+            row.entry_id, (None, None, None, None, None, None)
+        )
+        requester_id, request_name, request_name_en = requests.get(
+            _request_id(row.memo) or 0, (None, None, None)
         )
         lines.append(
             StatementLine(
@@ -103,12 +165,14 @@ def _lines(rows) -> list[StatementLine]:  # type: ignore[no-untyped-def]
                 memo=row.memo,
                 minutes=row.amount,
                 balance_after=row.balance_after,
-                service_name=name,
-                service_name_en=name_en,
+                service_name=name or request_name,
+                service_name_en=name_en or request_name_en,
                 service_date=service_date,
                 actor_name=row.actor_name,
                 log_id=log_id,
                 log_status=status,
+                other_name=served or others.get(row.entry_id),
+                requester_side=requester_id is not None and requester_id == member_id,
             )
         )
     return lines
@@ -144,7 +208,7 @@ def page(
     if before is not None:
         stmt = stmt.where(Posting.id < before)
     rows = db.session.execute(stmt.limit(size + 1)).all()
-    lines = _lines(rows[:size])
+    lines = _lines(rows[:size], member.id)
     next_cursor = lines[-1].posting_id if len(rows) > size else None
     return lines, next_cursor
 
