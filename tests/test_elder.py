@@ -176,3 +176,28 @@ def test_statement_lines_say_what_happened_in_plain_words(world: World, login) -
     rows = list(csv.reader(io.StringIO(resident.get("/me/statement.csv").get_data(as_text=True))))
     assert rows[0] == ["\ufeffdate", "kind", "description", "minutes", "balance_minutes"]
     assert rows[1][1:4] == ["服务已兑换", "退回未用完的冻结时长", "30"]
+
+
+def test_the_resident_sees_who_is_coming_and_their_phone_if_shared(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from portal.clock import now_local
+    from portal.services import requests as req
+
+    request = req.post(
+        world.resident,
+        req.RequestFields(world.service.id, now_local() + timedelta(hours=1), "家", "", 60, False),
+    )
+    db.session.commit()
+    resident = login(world.resident)
+    volunteer = login(world.volunteer)
+    req.take(world.volunteer, request.id)
+    db.session.commit()
+    page = resident.get(f"/requests/{request.id}").get_data(as_text=True)
+    assert "孙志愿" in page and world.volunteer.phone not in page
+    assert volunteer.post("/me/settings/phone", data={"share": "1"}).status_code == 303
+    page = resident.get(f"/requests/{request.id}").get_data(as_text=True)
+    assert f'href="tel:{world.volunteer.phone}"' in page
+    # Another member sees only the masked name, never the number.
+    other = login(world.volunteer2).get(f"/requests/{request.id}").get_data(as_text=True)
+    assert "孙**" in other and world.volunteer.phone not in other

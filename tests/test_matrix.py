@@ -26,7 +26,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
-from portal.services import hours
+from portal.services import hours, ledger
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -268,6 +268,29 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
         "/hours/{approved}/correct",
         {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "coordinator": 303, "admin": 303},
     ),
+    # Witness rules (issue 8): consent to a paid request posted for you; verification.
+    (
+        "POST",
+        "/requests/{consent}/consent",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "member": 303},
+    ),
+    (
+        "POST",
+        "/requests/{consent}/refuse",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "member": 303},
+    ),
+    (
+        "POST",
+        "/members/{newcomer}/verify",
+        {
+            **dict.fromkeys(ROLES, 403),
+            "visitor": LOGIN,
+            "coordinator": 303,
+            "other_coordinator": 303,
+            "admin": 303,
+        },
+    ),
+    ("POST", "/me/settings/phone", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
 ]
 
 
@@ -317,6 +340,18 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         if state == "done":
             req.mark_done(world.volunteer, r.id, 60)
         requests[state] = r.id
+    ledger.transfer(
+        "hours",
+        ledger.issuance_account(world.community.id),
+        ledger.member_account(world.resident),
+        60,
+        idempotency_key="matrix:fund",
+    )
+    consent = req.post(
+        world.coordinator,
+        req.RequestFields(world.service.id, start, "家里", "", 60, True),
+        for_member_id=world.resident.id,
+    )
     link = FamilyLink(proposer_id=world.volunteer2.id, relative_id=world.resident.id)
     db.session.add(link)
     served = log_hours(world.volunteer, world.team, world.service, minutes=30, days_ago=2)
@@ -357,6 +392,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         "name_en": "",
         "typical_minutes": "60",
         "active": "y",
+        "share": "1",
     }
     ids = dict(
         log=log.id,
@@ -369,6 +405,8 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         served=served.id,
         service=world.service.id,
         approved=approved.id,
+        consent=consent.id,
+        newcomer=newcomer.id,
         **requests,
     )
     return world, ids, data

@@ -28,6 +28,9 @@ def upgrade():
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.add_column(sa.Column('verified_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('verified_by_id', sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column('share_phone', sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch_op.create_foreign_key(batch_op.f('fk_members_verified_by_id_members'), 'members', ['verified_by_id'], ['id'])
 
     with op.batch_alter_table('service_requests', schema=None) as batch_op:
@@ -57,6 +60,7 @@ def downgrade():
 
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_members_verified_by_id_members'), type_='foreignkey')
+        batch_op.drop_column('share_phone')
         batch_op.drop_column('verified_by_id')
         batch_op.drop_column('verified_at')
 

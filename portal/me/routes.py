@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -23,9 +24,11 @@ from flask_login import current_user, login_required, login_user
 from portal.actions import submit
 from portal.auth.forms import ElderModeForm, LanguageForm, PasswordForm
 from portal.auth_session import current_member
+from portal.extensions import db
 from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
+from portal.me.forms import SharePhoneForm
 from portal.services import family, ledger, members, statement, teams
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
@@ -139,6 +142,19 @@ def settings() -> Response | tuple[str, int] | str:
             password_form=password_form,
             language_form=LanguageForm(locale=current_user.locale),
             elder_form=ElderModeForm(elder="1" if current_user.elder_mode else "0"),
+            phone_form=SharePhoneForm(share="1" if current_user.share_phone else "0"),
         ),
         status,
     )
+
+
+@bp.post("/settings/phone")
+@login_required
+def share_phone() -> Response:
+    form = SharePhoneForm()
+    if not form.validate_on_submit():
+        abort(400)
+    members.set_preferences(current_member(), share_phone=form.share.data == "1")
+    db.session.commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for("me.settings"), 303)

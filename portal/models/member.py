@@ -28,6 +28,8 @@ class Member(UserMixin, db.Model):
     locale: Mapped[str] = mapped_column(String(8), default="zh_CN")
     elder_mode: Mapped[bool] = mapped_column(default=False)
     party_member: Mapped[bool] = mapped_column(default=False)
+    # The residents this member serves may see their mobile number once a request is accepted.
+    share_phone: Mapped[bool] = mapped_column(default=False)
     role: Mapped[str] = mapped_column(String(16), default="member")
     active: Mapped[bool] = mapped_column(default=True)
     # Bumped on logout and password change: every older session cookie stops working.

@@ -152,13 +152,21 @@ def end_sessions(member: Member) -> None:
     member.session_version += 1
 
 
-def set_preferences(member: Member, *, locale: str | None = None, elder_mode: bool | None = None):
+def set_preferences(
+    member: Member,
+    *,
+    locale: str | None = None,
+    elder_mode: bool | None = None,
+    share_phone: bool | None = None,
+) -> None:
     if locale is not None:
         if locale not in current_app.config["LANGUAGES"]:
             raise DomainError(_l("Choose a language from the list."), field="locale")
         member.locale = locale
     if elder_mode is not None:
         member.elder_mode = elder_mode
+    if share_phone is not None:
+        member.share_phone = share_phone
 
 
 def make_admin(member: Member, actor: Member | None = None) -> None:
