@@ -218,6 +218,23 @@ NewPage = Callable[..., Checked]
 """The type of the `new_page` fixture: `new_page(name, js=True, width=360)`."""
 
 
+def logged_in(new_page: NewPage, member: Any, name: str, *, js: bool = True) -> Checked:
+    """A new page in which `member` has logged in through the login form."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from tests.support import TEST_PASSWORD
+
+    p: Checked = new_page(name, js=js)
+    p.goto("/login")
+    p.page.get_by_label("手机号").fill(member.phone)
+    p.page.get_by_label("密码").fill(TEST_PASSWORD)
+    p.page.locator("main").get_by_role("button", name="登录").click()
+    expect(p.page).to_have_url(re.compile(re.escape(p.live.url) + "/me$"))
+    return p
+
+
 def axe_violations(page: Any, axe_source: str) -> list[str]:
     # Once a document: after an htmx-boosted navigation the document, and axe in it, remain.
     if not page.evaluate("typeof axe !== 'undefined'"):

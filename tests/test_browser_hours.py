@@ -12,21 +12,12 @@ from playwright.sync_api import Locator, expect
 
 from portal.clock import today_local
 from portal.extensions import db
-from portal.models import HourLog, Member
+from portal.models import HourLog
 from tests.browser_fixtures import FRAGMENT_BUDGET, Checked, NewPage
-from tests.support import TEST_PASSWORD, World, build_world, log_hours
+from tests.browser_fixtures import logged_in as _logged_in
+from tests.support import World, build_world, log_hours
 
 pytestmark = pytest.mark.browser
-
-
-def _logged_in(new_page: NewPage, member: Member, name: str, *, js: bool = True) -> Checked:
-    p: Checked = new_page(name, js=js)
-    p.goto("/login")
-    p.page.get_by_label("手机号").fill(member.phone)
-    p.page.get_by_label("密码").fill(TEST_PASSWORD)
-    p.page.locator("main").get_by_role("button", name="登录").click()
-    expect(p.page).to_have_url(re.compile(re.escape(p.live.url) + "/me$"))
-    return p
 
 
 def _row(p: Checked, log_id: int) -> Locator:
