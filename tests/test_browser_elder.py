@@ -48,7 +48,8 @@ TARGETS = """() => {
   const seen = el => { const s = getComputedStyle(el); const r = el.getBoundingClientRect();
     return s.visibility !== 'hidden' && s.display !== 'none' && r.width > 0 && r.height > 0; };
   document.querySelectorAll(
-    'button, a.button, input:not([type=hidden]), select, textarea, summary, nav a, .tabs a, label.check'
+    'button, a.button, input:not([type=hidden]), select, textarea, summary, nav a, ' +
+    '.tabs a, label.check'
   ).forEach(el => {
     if (!seen(el) || el.closest('.skip')) return;
     if (el.matches('input[type=checkbox], input[type=radio]')) {
