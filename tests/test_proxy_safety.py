@@ -259,3 +259,17 @@ def test_a_history_restore_gets_the_whole_page(
     assert "<html" in restore.get_data(as_text=True)
     assert "HX-History-Restore-Request" in restore.headers["Vary"]
     assert fragment.status_code == 200
+
+
+def test_an_htmx_request_after_logout_in_another_tab_is_sent_to_login(
+    app: Flask, login: Callable, members: tuple[Member, Member]
+) -> None:
+    first_tab = login(members[0])
+    cookie = first_tab.get_cookie("session")
+    assert cookie is not None
+    other_tab = app.test_client()
+    other_tab.set_cookie("session", cookie.value)
+    assert other_tab.post("/logout").status_code == 303
+    response = first_tab.get("/hours", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login?next=")
