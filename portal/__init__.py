@@ -23,6 +23,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
+    proxies = int(app.config.get("PROXIES") or 0)
+    if proxies:
+        # Behind N proxies the client address, scheme and host come from their headers, so
+        # rate limits count real clients, not the proxy. Never more than are really there:
+        # a client could otherwise forge X-Forwarded-For.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
 
     from portal import (
         auth_session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -22,3 +23,8 @@ def now_local() -> datetime:
     if has_app_context():
         name = current_app.config.get("BABEL_DEFAULT_TIMEZONE", name)
     return datetime.now(ZoneInfo(name)).replace(tzinfo=None, microsecond=0)
+
+
+def epoch_seconds() -> int:
+    """Seconds since the epoch; tests move it (monkeypatch) to age a session."""
+    return int(time.time())

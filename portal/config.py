@@ -36,9 +36,26 @@ def _database_url(instance_dir: Path) -> str:
     return f"sqlite:///{instance_dir / 'portal.sqlite3'}"
 
 
+def _trusted_hosts() -> list[str] | None:
+    """PORTAL_TRUSTED_HOSTS=a.example,b.example: any other Host header gets a 400 instead of
+    being reflected into redirects. Unset (development, tests): every host is accepted."""
+    hosts = [h.strip() for h in os.environ.get("PORTAL_TRUSTED_HOSTS", "").split(",")]
+    return [h for h in hosts if h] or None
+
+
 def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
     production = os.environ.get("PORTAL_ENV") == "production"
     return {
+        "TRUSTED_HOSTS": _trusted_hosts(),
+        # How many reverse proxies in front append X-Forwarded-*; 0 trusts none of them.
+        "PROXIES": int(os.environ.get("PORTAL_PROXIES", "0")),
+        # Idle time after which a session ends: members on their own phone stay in for a
+        # month; coordinators and admins, who can approve hours, after half a day.
+        "IDLE_MEMBER_SECONDS": int(os.environ.get("PORTAL_IDLE_MEMBER_SECONDS", 30 * 86400)),
+        "IDLE_STAFF_SECONDS": int(os.environ.get("PORTAL_IDLE_STAFF_SECONDS", 12 * 3600)),
+        # The device cookie that lets a browser an account logged in from keep working
+        # while unknown browsers guessing at that account are limited.
+        "DEVICE_COOKIE_SECURE": production,
         "SECRET_KEY": _secret_key(instance_dir),
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_dir),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},

@@ -9,8 +9,14 @@ from jinja2_fragments.flask import render_block, render_blocks
 
 
 def is_htmx() -> bool:
-    # A boosted navigation wants the whole page; a targeted request wants a fragment.
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-Boosted")
+    # A boosted navigation wants the whole page; a targeted request wants a fragment. A history
+    # restore (Back after the cache was evicted) also wants the whole page: htmx swaps it in
+    # as the body.
+    return (
+        request.headers.get("HX-Request") == "true"
+        and not request.headers.get("HX-Boosted")
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render(template: str, block: str | list[str] | None = None, **context: Any) -> str:
@@ -27,4 +33,6 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _vary(response: Response) -> Response:
         response.vary.add("HX-Request")
+        response.vary.add("HX-Boosted")
+        response.vary.add("HX-History-Restore-Request")
         return response

@@ -1,14 +1,26 @@
-"""Security headers on every response."""
+"""Security headers on every response, and no caching of anything private."""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from flask_login import current_user
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; "
     "object-src 'none'"
 )
+
+# Pages whose forms hold a phone number and password (and a CSRF token bound to a session).
+_NEVER_CACHED = {"auth.login", "auth.register"}
+
+
+def _private(response: Response) -> bool:
+    """A member's pages and fragments must not stay in a shared computer's cache (or a proxy's)
+    for the next person to see with Back; static assets keep their caching."""
+    if request.endpoint == "static":
+        return False
+    return request.endpoint in _NEVER_CACHED or bool(current_user.is_authenticated)
 
 
 def init_app(app: Flask) -> None:
@@ -22,4 +34,7 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault(
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
             )
+        if _private(response):
+            response.headers["Cache-Control"] = "no-store"
+            response.vary.add("Cookie")
         return response

@@ -4,10 +4,13 @@ separate Python processes (multiprocessing, spawn)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -20,7 +23,10 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+# The project's venv, else the one running the tests (a worktree without its own .venv).
 VENV_BIN = ROOT / ".venv" / "bin"
+if not (VENV_BIN / "gunicorn").exists():
+    VENV_BIN = Path(sys.executable).parent
 SERVER_SECRET = "concurrency-test-secret"
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
@@ -44,11 +50,17 @@ class Server:
 
 
 @contextmanager
-def gunicorn(database_url: str, log_dir: Path, workers: int = 8) -> Iterator[Server]:
+def gunicorn(
+    database_url: str,
+    log_dir: Path,
+    workers: int = 8,
+    env: dict[str, str] | None = None,
+) -> Iterator[Server]:
     """`gunicorn --workers N wsgi:app` on a free port; stopped (terminate, wait) on exit.
 
     The port is 0: the kernel picks a free one when gunicorn binds (no window in which
-    another process could take it), and gunicorn's log says which."""
+    another process could take it), and gunicorn's log says which. gunicorn and its workers
+    form their own process group, so `kill_hard` can end them all at once, mid-request."""
     log_path = log_dir / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -64,21 +76,31 @@ def gunicorn(database_url: str, log_dir: Path, workers: int = 8) -> Iterator[Ser
                 "wsgi:app",
             ],
             cwd=ROOT,
-            env=server_env(database_url),
+            env={**server_env(database_url), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Server(process, log_path)
     try:
         _wait_healthy(server)
         yield server
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown
             process.kill()
             process.wait()
+
+
+def kill_hard(server: Server) -> None:
+    """SIGKILL the gunicorn master and its workers (their own process group): a machine
+    that dies, with requests in the middle of being handled."""
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=20)
 
 
 def _wait_healthy(server: Server, timeout: float = 45) -> None:

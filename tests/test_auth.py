@@ -213,36 +213,6 @@ def test_csrf_is_required_on_every_post(database_url: str, member: Member, make_
     assert client.post("/logout").status_code == 400
 
 
-def test_login_is_rate_limited_per_phone_and_address(
-    database_url: str, member: Member, make_app
-) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "SECRET_KEY": "k",
-            "WTF_CSRF_ENABLED": False,
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
-        }
-    )
-    attacker = app.test_client()
-    for _ in range(5):
-        response = attacker.post("/login", data={"phone": member.phone, "password": "guess-guess"})
-        assert response.status_code == 422
-    blocked = attacker.post("/login", data={"phone": member.phone, "password": TEST_PASSWORD})
-    assert blocked.status_code == 429
-    assert "尝试次数太多" in blocked.get_data(as_text=True)
-    # The member, from their own address, is not locked out by someone else's guessing.
-    owner = app.test_client()
-    ok = owner.post(
-        "/login",
-        data={"phone": member.phone, "password": TEST_PASSWORD},
-        environ_base={"REMOTE_ADDR": "10.1.2.3"},
-    )
-    assert ok.status_code == 303
-
-
 def test_make_admin_command(runner, member: Member) -> None:  # type: ignore[no-untyped-def]
     result = runner.invoke(args=["make-admin", member.phone])
     assert result.exit_code == 0, result.output

@@ -281,6 +281,6 @@ def test_statement_pages_by_keyset(world: World, login, app) -> None:  # type: i
     cursor = first.split("before=", 1)[1].split('"', 1)[0]
     fragment = client.get(f"/me/statement?before={cursor}", headers={"HX-Request": "true"})
     text = fragment.get_data(as_text=True)
-    assert "<html" not in text and "<tr>" in text
+    assert "<html" not in text and "<tr" in text
     csv_rows = client.get("/me/statement.csv").get_data(as_text=True).splitlines()
     assert len(csv_rows) == 6

@@ -426,8 +426,12 @@ def test_route_by_role(
         url = path.format(**ids)
         response = client.get(url) if method == "GET" else client.post(url, data=data)
         status = response.status_code
+        cache = response.headers.get("Cache-Control", "")
         response.close()
         assert status == expected[role], f"{role}: {method} {url} gave {status}"
+        if role != "visitor":
+            # A shared computer's Back button must not show the last person's pages.
+            assert cache == "no-store", f"{role}: {method} {url} is cacheable ({cache!r})"
         if method == "POST" and expected[role] != 303:
             assert _snapshot() == before, f"{role}: a refused {method} {url} changed data"
         if _snapshot() != before:

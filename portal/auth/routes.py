@@ -8,9 +8,10 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal import device_cookie
 from portal.actions import submit
 from portal.auth.forms import ElderModeForm, LanguageForm, LoginForm, RegisterForm
-from portal.auth_session import current_member
+from portal.auth_session import current_member, mark_seen
 from portal.extensions import client_address, db, limiter
 from portal.forms import EmptyForm, choices, safe_next, show_error
 from portal.htmx import render
@@ -29,6 +30,7 @@ def _start_session(member) -> None:  # type: ignore[no-untyped-def]
     # A fresh session on login: nothing from before it (a planted cookie) carries over.
     session.clear()
     login_user(member)
+    mark_seen()
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -57,29 +59,61 @@ def register() -> Response | tuple[str, int] | str:
         if ok and member is not None:
             _start_session(member)
             flash(_("Welcome, %(name)s. Your account is ready.", name=member.name), "success")
-            return redirect(url_for("me.dashboard"), 303)
+            response = redirect(url_for("me.dashboard"), 303)
+            device_cookie.remember(response, member.phone)
+            return response
     status = 422 if request.method == "POST" else 200
     return render("auth/register.html", form=form), status
 
 
-def _phone_and_address() -> str:
-    return f"{members.normalise_phone(request.form.get('phone', ''))}|{client_address()}"
+def _login_phone() -> str:
+    return members.normalise_phone(request.form.get("phone", ""))
+
+
+def _known_device() -> bool:
+    return device_cookie.nonce_for(_login_phone()) is not None
+
+
+def _device_key() -> str:
+    return f"device:{device_cookie.nonce_for(_login_phone())}"
+
+
+def _untrusted_account_key() -> str:
+    return f"untrusted:{_login_phone()}"
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code != 303
 
 
 @bp.route("/login", methods=["GET", "POST"])
-# Failed attempts only. Per phone *and* address, so nobody elsewhere can lock a member
-# out by guessing at their number; and per address, against one machine trying many numbers.
+# Failed attempts only (OWASP device cookies, see portal/device_cookie.py):
+# - a browser that logged in to this account before is limited on its own cookie;
 @limiter.limit(
     "5 per minute;20 per hour",
-    key_func=_phone_and_address,
+    key_func=_device_key,
     methods=["POST"],
-    deduct_when=lambda response: response.status_code != 303,
+    deduct_when=_failed,
+    exempt_when=lambda: not _known_device(),
 )
+# - unknown browsers share one budget per account: a stranger who guesses can lock out
+#   unknown browsers, never the owner's own phone;
+@limiter.limit(
+    "5 per minute;20 per hour",
+    key_func=_untrusted_account_key,
+    methods=["POST"],
+    deduct_when=_failed,
+    exempt_when=_known_device,
+)
+# - and per real client address (ProxyFix), against one machine trying many numbers. The
+#   owner's known browser is not counted here: behind a proxy or a shared home router the
+#   attacker may have the same address.
 @limiter.limit(
     "30 per minute;200 per hour",
     key_func=client_address,
     methods=["POST"],
-    deduct_when=lambda response: response.status_code != 303,
+    deduct_when=_failed,
+    exempt_when=_known_device,
 )
 def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
@@ -90,7 +124,9 @@ def login() -> Response | tuple[str, int] | str:
             show_error(form, _("The mobile number or password is not right."), "password")
         else:
             _start_session(member)
-            return redirect(target, 303)
+            response = redirect(target, 303)
+            device_cookie.remember(response, member.phone)
+            return response
     status = 422 if request.method == "POST" else 200
     return render("auth/login.html", form=form), status
 

@@ -1,0 +1,43 @@
+// Make htmx failures visible. With hx-boost on the body htmx swaps nothing for a 4xx/5xx
+// answer and nothing at all when the network is gone, so an elder taps again and again.
+// This island shows the error page's own message (already in the reader's language) or the
+// lost-connection text from the page, in an alert above the content; the page stays as it
+// was, so a form keeps what was typed. Without JavaScript the browser shows the error page.
+(function () {
+  "use strict";
+
+  function box() {
+    return document.getElementById("htmx-alert");
+  }
+
+  function show(text) {
+    var alert = box();
+    if (!alert || !text) return;
+    alert.textContent = text;
+    alert.hidden = false;
+    alert.scrollIntoView({ block: "nearest" });
+  }
+
+  function messageOf(xhr) {
+    // The error page's heading and explanation, as text (never inserted as HTML).
+    var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var heading = doc.querySelector("main h1");
+    var lead = doc.querySelector("main .lead");
+    var parts = [heading, lead]
+      .filter(Boolean)
+      .map(function (node) { return node.textContent.trim(); })
+      .filter(Boolean);
+    return parts.length ? parts.join(" ") : document.body.dataset.errorMessage;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function () {
+    var alert = box();
+    if (alert) alert.hidden = true;
+  });
+  document.addEventListener("htmx:responseError", function (event) {
+    show(messageOf(event.detail.xhr));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    show(document.body.dataset.offlineMessage);
+  });
+})();
