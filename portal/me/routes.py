@@ -17,6 +17,7 @@ from portal.auth_session import current_member
 from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
+from portal.inputs import query_id
 from portal.services import family, ledger, members, statement
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
@@ -25,8 +26,7 @@ bp = Blueprint("me", __name__, url_prefix="/me")
 
 
 def _cursor() -> int | None:
-    raw = request.args.get("before", "")
-    return int(raw) if raw.isdigit() else None
+    return query_id("before")
 
 
 @bp.get("")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
@@ -12,6 +12,7 @@ from portal.actions import one_button
 from portal.auth_session import current_member
 from portal.htmx import render
 from portal.i18n import notification_text
+from portal.inputs import query_id
 from portal.services import notifications
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -20,10 +21,7 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @bp.get("")
 @login_required
 def index() -> str:
-    before = request.args.get("before", "")
-    rows, next_cursor = notifications.latest(
-        current_member(), before=int(before) if before.isdigit() else None, size=30
-    )
+    rows, next_cursor = notifications.latest(current_member(), before=query_id("before"), size=30)
     items = [(n, notification_text(n.kind, json.loads(n.params))) for n in rows]
     return render("notifications/index.html", items=items, next_cursor=next_cursor)
 
