@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from portal.actions import submit
+from portal.actions import run, submit
 from portal.auth.forms import ElderModeForm, LanguageForm, LoginForm, RegisterForm
 from portal.auth_session import current_member
 from portal.extensions import client_address, db, limiter
@@ -115,11 +115,12 @@ def logout() -> Response:
 @bp.post("/settings/language")
 def set_language() -> Response:
     form = LanguageForm()
-    if form.validate_on_submit():
-        session["locale"] = form.locale.data
-        if current_user.is_authenticated:
-            members.set_preferences(current_member(), locale=form.locale.data)
-            db.session.commit()
+    if not form.validate_on_submit():
+        # Only a forged form offers another language: refuse it, and change nothing.
+        abort(400)
+    session["locale"] = form.locale.data
+    if current_user.is_authenticated:
+        run(lambda: members.set_preferences(current_member(), locale=form.locale.data))
     return redirect(safe_next(request.form.get("next"), url_for("main.index")), 303)
 
 
