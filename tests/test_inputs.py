@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.forms import safe_next
-from portal.inputs import parse_int
 from portal.models import FamilyLink, FormKey, HourLog, Member
 from tests.support import TEST_PASSWORD, World, days_ago, form_key, make_community
 
@@ -68,6 +67,8 @@ def test_an_odd_cursor_shows_the_first_page(world: World, login: Callable, query
 
 
 def test_parse_int_takes_only_plain_digits_within_bounds() -> None:
+    from portal.inputs import parse_int
+
     assert parse_int("90") == 90
     assert parse_int(" ９０ ") == 90  # full-width, as Chinese keyboards type
     for bad in ["²", "٣", "1E+3", "-5", "+5", "1.5", "", None, "9" * 5000, HUGE, "2147483648"]:
