@@ -104,8 +104,7 @@ def logout() -> Response:
         member = current_member()
         kept = {"locale": member.locale, "elder_mode": member.elder_mode}
         if form.validate_on_submit():
-            members.end_sessions(member)
-            db.session.commit()
+            run(lambda: members.end_sessions(member))
     logout_user()
     session.clear()
     session.update(kept)
@@ -131,6 +130,5 @@ def set_elder_mode() -> Response:
         on = form.elder.data == "1"
         session["elder_mode"] = on
         if current_user.is_authenticated:
-            members.set_preferences(current_member(), elder_mode=on)
-            db.session.commit()
+            run(lambda: members.set_preferences(current_member(), elder_mode=on))
     return redirect(safe_next(request.form.get("next"), url_for("main.index")), 303)
