@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         errors,
         htmx,
         i18n,
+        inputs,
         security,
         templating,
     )
@@ -58,6 +59,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     htmx.init_app(app)
     security.init_app(app)
+    # Before the blueprints: their `<int:…>` routes use the bounded id converter.
+    inputs.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
 

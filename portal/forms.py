@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectChoice
 from wtforms.validators import ValidationError
 
+from portal.inputs import FULL_WIDTH, parse_int
 from portal.services import idempotency
 
 
@@ -41,10 +44,19 @@ def show_error(form: FlaskForm, error: object, field: str | None) -> None:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only local paths: a login link must never send an elder to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """Only local paths: a login link must never send an elder to another site.
+
+    Browsers strip leading and trailing spaces and control characters and drop tabs and
+    newlines anywhere in a URL, so "/<tab>/evil.example" is read as "//evil.example" — an
+    off-site address. Any such character, "//", a backslash or a scheme is refused."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ch.isspace() or not ch.isprintable() for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 def choices(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
@@ -52,23 +64,31 @@ def choices(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
 
 
+def parse_minutes(raw: str | None) -> int:
+    """Whole minutes typed by a person: ASCII (or full-width) digits only, within the range
+    of the database's integers — `parse_int` refuses "²" and 5,000-digit numbers alike."""
+    value = parse_int(raw)
+    if value is None:
+        raise ValidationError(_l("Enter whole minutes, such as 90."))
+    return value
+
+
+# Hours as people type them: "2", "1.5", ".5" — never exponents ("1E+999999"), NaN or
+# other digits, which Decimal would accept and `int()` could choke on.
+_HOURS = re.compile(r"(?:[0-9]{1,6}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})")
+
+
 def minutes_or_hours(raw_minutes: str | None, raw_hours: str | None, *, missing: object) -> int:
     """Whole minutes from a `minutes` field, else from an `hours` field (1.5 → 90).
     Raises ValidationError with a message for the field; `missing` when both are empty."""
     minutes = (raw_minutes or "").strip()
-    hours = (raw_hours or "").strip()
+    hours = (raw_hours or "").strip().translate(FULL_WIDTH)
     if minutes:
-        if not minutes.isdigit():
-            raise ValidationError(_l("Enter whole minutes, such as 90."))
-        return int(minutes)
+        return parse_minutes(minutes)
     if hours:
-        try:
-            value = Decimal(hours)
-        except InvalidOperation as exc:
-            raise ValidationError(_l("Enter hours as a number, such as 1.5.")) from exc
-        if not value.is_finite() or value <= 0:
+        if not _HOURS.fullmatch(hours) or Decimal(hours) <= 0:
             raise ValidationError(_l("Enter hours as a number, such as 1.5."))
-        return int((value * 60).to_integral_value())
+        return int((Decimal(hours) * 60).to_integral_value())
     raise ValidationError(missing)  # type: ignore[arg-type]
 
 

@@ -52,8 +52,25 @@ def test_visitor_switches_to_english_and_back(client: FlaskClient) -> None:
 
 
 def test_unknown_language_is_refused_and_changes_nothing(client: FlaskClient) -> None:
-    client.post("/settings/language", data={"locale": "fr"})
-    assert '<html lang="zh-CN"' in client.get("/").get_data(as_text=True)
+    # English first, so a refusal that fell back to the default would show.
+    client.post("/settings/language", data={"locale": "en"})
+    assert '<html lang="en"' in client.get("/").get_data(as_text=True)
+    for forged in ["fr", "", "zh_CN\x00", "en" * 1000]:
+        response = client.post("/settings/language", data={"locale": forged})
+        assert response.status_code == 400, forged
+        assert "Location" not in response.headers
+    assert '<html lang="en"' in client.get("/").get_data(as_text=True)
+
+
+def test_unknown_language_leaves_a_members_choice(world, login) -> None:  # type: ignore[no-untyped-def]
+    from portal.extensions import db
+    from portal.models import Member
+
+    client = login(world.resident)
+    assert client.post("/settings/language", data={"locale": "en"}).status_code == 303
+    assert client.post("/settings/language", data={"locale": "fr"}).status_code == 400
+    assert db.session.get(Member, world.resident.id).locale == "en"
+    assert '<html lang="en"' in client.get("/me").get_data(as_text=True)
 
 
 def test_elder_mode_for_a_visitor(client: FlaskClient) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -211,6 +213,59 @@ def test_csrf_is_required_on_every_post(database_url: str, member: Member, make_
     assert response.status_code == 400
     assert "页面已过期" in response.get_data(as_text=True)
     assert client.post("/logout").status_code == 400
+    assert client.post("/register", data={"name": "x"}).status_code == 400
+    assert client.post("/settings/language", data={"locale": "en"}).status_code == 400
+    assert client.post("/settings/elder", data={"elder": "1"}).status_code == 400
+
+
+def _csrf_login(app: Flask, member: Member) -> FlaskClient:
+    """Log in through the real form, token and all."""
+    client = app.test_client()
+    html = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert token, "no CSRF token on the login page"
+    response = client.post(
+        "/login",
+        data={"phone": member.phone, "password": TEST_PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert response.status_code == 303
+    return client
+
+
+def test_csrf_is_required_on_every_post_route_of_the_matrix(
+    database_url: str, app_ctx: Flask, make_app
+) -> None:  # type: ignore[no-untyped-def]
+    """Every POST of the roles × routes matrix, sent without a token by a role that may do it
+    (so it would change something): 400, and nothing changed."""
+    from tests.test_matrix import CASES, ROLES, _build, _snapshot
+
+    app = make_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "k",
+            "RATELIMIT_ENABLED": False,
+            "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
+        }
+    )
+    world, ids, data = _build()
+    members = {
+        "member": world.resident,
+        "volunteer": world.volunteer,
+        "other_coordinator": world.other_coordinator,
+        "coordinator": world.coordinator,
+        "other_admin": world.other_admin,
+        "admin": world.admin,
+    }
+    clients = {role: _csrf_login(app, m) for role, m in members.items()}
+    posts = [(path, expected) for method, path, expected in CASES if method == "POST"]
+    assert len(posts) > 30
+    for path, expected in posts:
+        role = next((r for r in ROLES if expected[r] in (303, 422) and r != "visitor"), "admin")
+        before = _snapshot()
+        response = clients[role].post(path.format(**ids), data=data)
+        assert response.status_code == 400, f"{role}: POST {path} gave {response.status_code}"
+        assert _snapshot() == before, f"{role}: POST {path} without a token changed data"
 
 
 def test_make_admin_command(runner, member: Member) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from portal.clock import now_local
 from portal.extensions import db
 from portal.forms import EmptyForm
 from portal.htmx import render
+from portal.inputs import form_ids
 from portal.models import Activity
 from portal.services import activities, teams
 from portal.teams.forms import ActivityForm
@@ -74,7 +75,7 @@ def attendance(activity_id: int) -> Response:
     activity = get_activity(activity_id)
     if not teams.is_coordinator(current_member(), activity.team_id):
         abort(403)
-    ids = [int(raw) for raw in request.form.getlist("attended") if raw.isdigit()]
+    ids = form_ids("attended")
 
     def mark() -> None:
         created = activities.mark_attendance(current_member(), activity.id, ids)

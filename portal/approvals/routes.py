@@ -9,15 +9,17 @@ from sqlalchemy import select, union_all
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
+from portal.actions import flash_refusal, run_once
 from portal.auth_session import current_member
 from portal.extensions import db
 from portal.forms import OnceForm
 from portal.htmx import is_htmx, render
+from portal.inputs import form_ids, query_id
 from portal.models import HourLog
 from portal.models._time import utcnow
-from portal.services import family, idempotency, teams
+from portal.services import family, teams
 from portal.services import hours as hour_service
-from portal.services.errors import AlreadyDecided, DomainError, Forbidden
+from portal.services.errors import AlreadyDecided
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
@@ -60,11 +62,8 @@ def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[Hour
 def index() -> str:
     me = current_member()
     team_ids = teams.coordinated_team_ids(me)
-    after_raw = request.args.get("after", "")
     logs, next_cursor = _queue(
-        team_ids,
-        int(after_raw) if after_raw.isdigit() else None,
-        current_app.config["APPROVALS_PAGE_SIZE"],
+        team_ids, query_id("after"), current_app.config["APPROVALS_PAGE_SIZE"]
     )
     return render(
         "approvals/index.html",
@@ -106,27 +105,21 @@ def _decide(log_id: int, decide) -> Response | str:  # type: ignore[no-untyped-d
     if not form.validate_on_submit():
         abort(400)
     log = db.get_or_404(HourLog, log_id)
-    try:
-        hour_service.check_may_decide(current_member(), log)
-        replay = idempotency.claim(form.once.data, current_member())
-        if replay is not None:
-            return _answer(log_id)
-        message = decide()
-        idempotency.remember_result(form.once.data, url_for("approvals.index"))
-    except Forbidden:
-        db.session.rollback()
-        abort(403)
-    except AlreadyDecided as error:
-        db.session.rollback()
+    outcome = run_once(
+        form,
+        decide,
+        answer=lambda _message: url_for("approvals.index"),
+        # Checked before the key: someone else's replayed key still gets a 403.
+        before=lambda: hour_service.check_may_decide(current_member(), log),
+    )
+    error = outcome.error
+    if error is None:
+        done = outcome.result
+        return _answer(log_id, None if done is None or done.replayed else done.result)
+    if isinstance(error, AlreadyDecided) or is_htmx():
         return _answer(log_id, str(error.message))
-    except DomainError as error:
-        db.session.rollback()
-        if is_htmx():
-            return _answer(log_id, str(error.message))
-        flash(str(error.message), "error")
-        return redirect(url_for("approvals.index"), 303)
-    db.session.commit()
-    return _answer(log_id, message)
+    flash(str(error.message), "error")
+    return redirect(url_for("approvals.index"), 303)
 
 
 @bp.post("/<int:log_id>/approve")
@@ -155,22 +148,20 @@ def bulk() -> Response:
     form = OnceForm()
     if not form.validate_on_submit():
         abort(400)
-    ids = [int(raw) for raw in request.form.getlist("logs") if raw.isdigit()]
-    try:
-        if idempotency.claim(form.once.data, current_member()) is not None:
-            return redirect(url_for("approvals.index"), 303)
-        approved, skipped = hour_service.approve_many(current_member(), ids)
-    except Forbidden:
-        db.session.rollback()
-        abort(403)
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-        return redirect(url_for("approvals.index"), 303)
-    db.session.commit()
-    flash(
-        _("Approved %(count)s records.", count=len(approved))
-        + (" " + _("%(count)s were already decided.", count=skipped) if skipped else ""),
-        "success",
+    ids = form_ids("logs")
+    queue = url_for("approvals.index")
+    outcome = run_once(
+        form,
+        lambda: hour_service.approve_many(current_member(), ids),
+        answer=lambda _counts: queue,
     )
-    return redirect(url_for("approvals.index"), 303)
+    if outcome.error is not None:
+        flash_refusal(outcome.error)
+    elif outcome.result is not None and outcome.result.result is not None:
+        approved, skipped = outcome.result.result
+        flash(
+            _("Approved %(count)s records.", count=len(approved))
+            + (" " + _("%(count)s were already decided.", count=skipped) if skipped else ""),
+            "success",
+        )
+    return redirect(queue, 303)

@@ -8,6 +8,7 @@ from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
 
 from portal.forms import choices
+from portal.inputs import choice_id
 
 
 class RegisterForm(FlaskForm):
@@ -31,7 +32,7 @@ class RegisterForm(FlaskForm):
     )
     community = SelectField(
         _l("Community"),
-        coerce=int,
+        coerce=choice_id,
         validate_choice=False,
         validators=[InputRequired(_l("Choose your community."))],
     )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal import device_cookie
-from portal.actions import submit
+from portal.actions import run, submit
 from portal.auth.forms import ElderModeForm, LanguageForm, LoginForm, RegisterForm
 from portal.auth_session import current_member, mark_seen
 from portal.extensions import client_address, db, limiter
@@ -140,8 +140,7 @@ def logout() -> Response:
         member = current_member()
         kept = {"locale": member.locale, "elder_mode": member.elder_mode}
         if form.validate_on_submit():
-            members.end_sessions(member)
-            db.session.commit()
+            run(lambda: members.end_sessions(member))
     logout_user()
     session.clear()
     session.update(kept)
@@ -151,11 +150,12 @@ def logout() -> Response:
 @bp.post("/settings/language")
 def set_language() -> Response:
     form = LanguageForm()
-    if form.validate_on_submit():
-        session["locale"] = form.locale.data
-        if current_user.is_authenticated:
-            members.set_preferences(current_member(), locale=form.locale.data)
-            db.session.commit()
+    if not form.validate_on_submit():
+        # Only a forged form offers another language: refuse it, and change nothing.
+        abort(400)
+    session["locale"] = form.locale.data
+    if current_user.is_authenticated:
+        run(lambda: members.set_preferences(current_member(), locale=form.locale.data))
     return redirect(safe_next(request.form.get("next"), url_for("main.index")), 303)
 
 
@@ -166,6 +166,5 @@ def set_elder_mode() -> Response:
         on = form.elder.data == "1"
         session["elder_mode"] = on
         if current_user.is_authenticated:
-            members.set_preferences(current_member(), elder_mode=on)
-            db.session.commit()
+            run(lambda: members.set_preferences(current_member(), elder_mode=on))
     return redirect(safe_next(request.form.get("next"), url_for("main.index")), 303)

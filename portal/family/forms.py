@@ -5,10 +5,11 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 
 from portal.forms import OnceForm, minutes_or_hours
+from portal.inputs import choice_id
 
 
 class GiftForm(OnceForm):
-    to = SelectField(_l("To"), coerce=int, validate_choice=False)
+    to = SelectField(_l("To"), coerce=choice_id, validate_choice=False)
     minutes = StringField(
         _l("Minutes"), render_kw={"type": "number", "inputmode": "numeric", "min": 1}
     )

@@ -7,6 +7,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
 from portal.forms import OnceForm, minutes_or_hours
+from portal.inputs import choice_id
 
 
 class HourLogForm(OnceForm):
@@ -20,8 +21,8 @@ class HourLogForm(OnceForm):
         _l("Hours"),
         render_kw={"inputmode": "decimal", "type": "number", "min": 0.1, "max": 12, "step": 0.1},
     )
-    team = SelectField(_l("Team"), coerce=int, validate_choice=False)
-    service = SelectField(_l("Service"), coerce=int, validate_choice=False)
+    team = SelectField(_l("Team"), coerce=choice_id, validate_choice=False)
+    service = SelectField(_l("Service"), coerce=choice_id, validate_choice=False)
     beneficiary = StringField(
         _l("Member number of the person served (optional)"),
         render_kw={"inputmode": "numeric"},

@@ -9,15 +9,16 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from portal.actions import one_button, submit
+from portal.actions import one_button, submit_once
 from portal.auth_session import current_member
 from portal.clock import today_local
 from portal.extensions import db
-from portal.forms import EmptyForm, choices, show_error
+from portal.forms import EmptyForm, choices
 from portal.hours.forms import CorrectionForm, HourLogForm
 from portal.htmx import render
+from portal.inputs import query_id
 from portal.models import HourLog, Member, Service
-from portal.services import corrections, idempotency, teams
+from portal.services import corrections, teams
 from portal.services import hours as hour_service
 from portal.services.errors import DomainError
 
@@ -51,10 +52,10 @@ def _beneficiary_id(form: HourLogForm) -> int | None:
 @bp.get("")
 @login_required
 def index() -> str:
-    before = request.args.get("before", "")
+    before = query_id("before")
     stmt = select(HourLog).where(HourLog.member_id == current_user.id)
-    if before.isdigit():
-        stmt = stmt.where(HourLog.id < int(before))
+    if before is not None:
+        stmt = stmt.where(HourLog.id < before)
     size = current_app.config["PAGE_SIZE"]
     logs = list(db.session.scalars(stmt.order_by(HourLog.id.desc()).limit(size + 1)))
     next_cursor = logs[size - 1].id if len(logs) > size else None
@@ -75,11 +76,9 @@ def new() -> Response | tuple[str, int]:
     if request.method == "GET" and not form.date.data:
         form.date.data = today_local().isoformat()
     if form.validate_on_submit():
-        try:
-            replay = idempotency.claim(form.once.data, current_member())
-            if replay is not None:
-                return redirect(replay.result_url or url_for("hours.index"), 303)
-            log = hour_service.log_hours(
+        done = submit_once(
+            form,
+            lambda: hour_service.log_hours(
                 current_member(),
                 hour_service.LogRequest(
                     team_id=form.team.data,
@@ -90,17 +89,15 @@ def new() -> Response | tuple[str, int]:
                     beneficiary_id=_beneficiary_id(form),
                 ),
                 today=today_local(),
-            )
-            target = url_for("hours.index", logged=log.id)
-            idempotency.remember_result(form.once.data, target)
-        except DomainError as error:
-            db.session.rollback()
-            _fill_choices(form)
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
-            flash(_("Logged. A coordinator will review it."), "success")
-            return redirect(target, 303)
+            ),
+            answer=lambda log: url_for("hours.index", logged=log.id),
+        )
+        if done is not None:
+            if not done.replayed:
+                flash(_("Logged. A coordinator will review it."), "success")
+            return redirect(done.url or url_for("hours.index"), 303)
+        # The rollback expired the choices' rows: fill them again for the page.
+        _fill_choices(form)
     status = 422 if request.method == "POST" else 200
     return render("hours/new.html", form=form), status
 
@@ -163,12 +160,9 @@ def correct(log_id: int) -> Response | tuple[str, int]:
         abort(403)
     form = CorrectionForm()
     if form.validate_on_submit():
-
-        def act() -> str:
-            replay = idempotency.claim(form.once.data, me)
-            if replay is not None:
-                return replay.result_url or url_for("hours.show", log_id=log_id)
-            corrections.correct_log(
+        done = submit_once(
+            form,
+            lambda: corrections.correct_log(
                 me,
                 log_id,
                 form.reason.data or "",
@@ -178,14 +172,12 @@ def correct(log_id: int) -> Response | tuple[str, int]:
                     service_date=form.parsed_date,
                 ),
                 today=today_local(),
-            )
-            target = url_for("hours.show", log_id=log_id)
-            idempotency.remember_result(form.once.data, target)
-            return target
-
-        ok, target = submit(form, act)
-        if ok and target:
-            flash(_("The record was corrected. The member has been told."), "success")
-            return redirect(target, 303)
+            ),
+            answer=lambda _result: url_for("hours.show", log_id=log_id),
+        )
+        if done is not None:
+            if not done.replayed:
+                flash(_("The record was corrected. The member has been told."), "success")
+            return redirect(done.url, 303)
     status = 422 if request.method == "POST" else 200
     return _show(db.get_or_404(HourLog, log_id), form), status

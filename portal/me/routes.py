@@ -28,6 +28,7 @@ from portal.extensions import db
 from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
+from portal.inputs import query_id
 from portal.me.forms import SharePhoneForm
 from portal.services import family, ledger, members, statement, teams
 from portal.services import hours as hour_service
@@ -37,8 +38,7 @@ bp = Blueprint("me", __name__, url_prefix="/me")
 
 
 def _cursor() -> int | None:
-    raw = request.args.get("before", "")
-    return int(raw) if raw.isdigit() else None
+    return query_id("before")
 
 
 @bp.get("")

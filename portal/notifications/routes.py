@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
@@ -12,6 +12,7 @@ from portal.actions import one_button
 from portal.auth_session import current_member
 from portal.htmx import render
 from portal.i18n import notification_text
+from portal.inputs import query_id
 from portal.models import Notification
 from portal.services import notifications
 
@@ -28,10 +29,7 @@ def _href(note: Notification, params: dict) -> str:
 @bp.get("")
 @login_required
 def index() -> str:
-    before = request.args.get("before", "")
-    rows, next_cursor = notifications.latest(
-        current_member(), before=int(before) if before.isdigit() else None, size=30
-    )
+    rows, next_cursor = notifications.latest(current_member(), before=query_id("before"), size=30)
     items = []
     for note in rows:
         params = json.loads(note.params)

@@ -5,20 +5,13 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import ValidationError
 
-from portal.forms import OnceForm, choices, parse_local_datetime
-
-
-def parse_minutes(raw: str | None) -> int:
-    value = (raw or "").strip()
-    if not value.isdigit():
-        raise ValidationError(_l("Enter whole minutes, such as 90."))
-    return int(value)
+from portal.forms import OnceForm, choices, parse_local_datetime, parse_minutes
+from portal.inputs import choice_id
 
 
 class RequestForm(OnceForm):
-    service = SelectField(_l("What do you need?"), coerce=int, validate_choice=False)
+    service = SelectField(_l("What do you need?"), coerce=choice_id, validate_choice=False)
     when = StringField(_l("When"), render_kw={"type": "datetime-local"})
     place = StringField(_l("Where"), render_kw={"autocomplete": "street-address"})
     minutes = StringField(
@@ -43,7 +36,7 @@ class RequestForm(OnceForm):
 
 
 class DispatchForm(FlaskForm):
-    volunteer = SelectField(_l("Volunteer"), coerce=int, validate_choice=False)
+    volunteer = SelectField(_l("Volunteer"), coerce=choice_id, validate_choice=False)
 
 
 class DoneForm(FlaskForm):

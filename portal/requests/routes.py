@@ -12,17 +12,18 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from portal.actions import one_button
+from portal.actions import one_button, run, run_once, submit_once
 from portal.auth_session import current_member
 from portal.extensions import db
-from portal.forms import EmptyForm, choices, show_error
+from portal.forms import EmptyForm, OnceForm, choices, show_error
 from portal.htmx import render
 from portal.i18n import CATEGORY_LABELS
+from portal.inputs import parse_int
 from portal.models import Member, Service, ServiceRequest
 from portal.requests.forms import ConfirmForm, DispatchForm, DoneForm, FilterForm, RequestForm
-from portal.services import credits, family, idempotency, ledger
+from portal.services import credits, family, ledger
 from portal.services import requests as request_service
-from portal.services.errors import AlreadyDecided, DomainError, Forbidden
+from portal.services.errors import AlreadyDecided, DomainError
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
 
@@ -108,11 +109,9 @@ def new() -> Response | tuple[str, int]:
     form = RequestForm()
     _fill_services(form, me.community_id)
     if form.validate_on_submit():
-        try:
-            replay = idempotency.claim(form.once.data, me)
-            if replay is not None:
-                return redirect(replay.result_url or url_for("requests.index", view="mine"), 303)
-            created = request_service.post(
+        done = submit_once(
+            form,
+            lambda: request_service.post(
                 me,
                 request_service.RequestFields(
                     service_id=form.service.data,
@@ -123,22 +122,18 @@ def new() -> Response | tuple[str, int]:
                     pay_with_hours=bool(form.pay_with_hours.data),
                 ),
                 for_member_id=_for_member_id(form),
-            )
-            target = url_for("requests.show", request_id=created.id)
-            idempotency.remember_result(form.once.data, target)
-        except Forbidden:
-            db.session.rollback()
-            abort(403)
-        except DomainError as error:
-            db.session.rollback()
-            _fill_services(form, current_member().community_id)
-            show_error(form, error.message, error.field)
-        else:
-            db.session.commit()
-            flash(
-                _("Your request is posted. We will tell you when a volunteer takes it."), "success"
-            )
-            return redirect(target, 303)
+            ),
+            answer=lambda created: url_for("requests.show", request_id=created.id),
+        )
+        if done is not None:
+            if not done.replayed:
+                flash(
+                    _("Your request is posted. We will tell you when a volunteer takes it."),
+                    "success",
+                )
+            return redirect(done.url or url_for("requests.index", view="mine"), 303)
+        # The rollback expired the choices' rows: fill them again for the page.
+        _fill_services(form, me.community_id)
     status = 422 if request.method == "POST" else 200
     return render(
         "requests/new.html",
@@ -197,22 +192,21 @@ def _step(
         if not form.errors.get("csrf_token"):
             return _page(service_request, **{form_name: form}), 422
         abort(400)
-    try:
-        action()
-    except Forbidden:
-        db.session.rollback()
-        abort(403)
-    except AlreadyDecided as error:
-        db.session.rollback()
-        flash(str(error.message), "info")
-    except DomainError as error:
-        db.session.rollback()
-        show_error(form, error.message, error.field)
+    back = url_for("requests.show", request_id=request_id)
+    # A form with a one-time key (confirm) acts once; a replay is answered like the first.
+    outcome = (
+        run_once(form, action, answer=lambda _result: back)
+        if isinstance(form, OnceForm)
+        else run(action)
+    )
+    if isinstance(outcome.error, AlreadyDecided):
+        flash(str(outcome.error.message), "info")
+    elif outcome.error is not None:
+        show_error(form, outcome.error.message, outcome.error.field)
         return _page(get_request(request_id), **{form_name: form}), 422
     else:
-        db.session.commit()
         flash(done, "success")
-    return redirect(url_for("requests.show", request_id=request_id), 303)
+    return redirect(back, 303)
 
 
 @bp.post("/<int:request_id>/dispatch")
@@ -246,15 +240,14 @@ def done(request_id: int) -> Response | tuple[str, int]:
 def confirm(request_id: int) -> Response | tuple[str, int]:
     form = ConfirmForm()
 
-    def act() -> None:
-        if idempotency.claim(form.once.data, current_member()) is not None:
-            return
-        rating = int(form.rating.data) if (form.rating.data or "").isdigit() else None
-        request_service.confirm(current_member(), request_id, rating, form.comment.data or "")
-
     return _step(
         request_id,
-        act,
+        lambda: request_service.confirm(
+            current_member(),
+            request_id,
+            parse_int(form.rating.data, low=1, high=5),
+            form.comment.data or "",
+        ),
         form=form,
         form_name="confirm_form",
         done=_("Thank you! The volunteer's hours have been credited."),

@@ -9,6 +9,7 @@ from wtforms.validators import ValidationError
 
 from portal.forms import choices, parse_local_datetime
 from portal.i18n import CATEGORY_LABELS
+from portal.inputs import choice_id, parse_int
 
 
 class TeamForm(FlaskForm):
@@ -34,7 +35,7 @@ class ActivityForm(FlaskForm):
     capacity = StringField(
         _l("Capacity (people)"), render_kw={"type": "number", "inputmode": "numeric", "min": 1}
     )
-    service = SelectField(_l("Service"), coerce=int, validate_choice=False)
+    service = SelectField(_l("Service"), coerce=choice_id, validate_choice=False)
 
     parsed_start: datetime | None = None
     parsed_end: datetime | None = None
@@ -47,10 +48,9 @@ class ActivityForm(FlaskForm):
         self.parsed_end = parse_local_datetime(field.data)
 
     def validate_capacity(self, field: StringField) -> None:
-        raw = (field.data or "").strip()
-        if not raw.isdigit():
+        self.parsed_capacity = parse_int(field.data)
+        if self.parsed_capacity is None:
             raise ValidationError(_l("Enter how many people can take part (1 to 1000)."))
-        self.parsed_capacity = int(raw)
 
 
 class ServiceForm(FlaskForm):
@@ -71,7 +71,6 @@ class ServiceForm(FlaskForm):
         self.category.choices = choices(CATEGORY_LABELS.items())
 
     def validate_typical_minutes(self, field: StringField) -> None:
-        raw = (field.data or "").strip() if isinstance(field.data, str) else str(field.data or "")
-        if not raw.isdigit():
+        self.parsed_minutes = parse_int(field.data)
+        if self.parsed_minutes is None:
             raise ValidationError(_l("Enter between 1 and 720 minutes."))
-        self.parsed_minutes = int(raw)
