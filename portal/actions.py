@@ -22,7 +22,7 @@ from portal.auth_session import current_member
 from portal.extensions import db
 from portal.forms import EmptyForm, OnceForm, show_error
 from portal.services import idempotency
-from portal.services.errors import AlreadyDecided, DomainError, Forbidden
+from portal.services.errors import AlreadyDecided, DomainError, Forbidden, KeyReused
 
 T = TypeVar("T")
 
@@ -100,7 +100,9 @@ def run_once(
     def once() -> Done[T]:
         if before is not None:
             before()
-        earlier = idempotency.claim(form.once.data, current_member())
+        earlier = idempotency.claim(
+            form.once.data, current_member(), idempotency.digest(form.data)
+        )
         if earlier is not None:
             return Done(earlier.result_url, None, True)
         result = action()
@@ -118,6 +120,9 @@ def submit_once(
     and None comes back; else what was done (or replayed)."""
     outcome = run_once(form, action, answer=answer)
     if outcome.error is not None:
+        if isinstance(outcome.error, KeyReused):
+            # Shown again with what was typed and a fresh key: one tap sends it.
+            form.once.data = idempotency.new_key()
         show_error(form, outcome.error.message, outcome.error.field)
         return None
     return outcome.result

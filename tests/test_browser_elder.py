@@ -171,3 +171,33 @@ def test_read_aloud_speaks_the_page_and_each_line(new_page: NewPage, app_ctx: Fl
     line = p.page.evaluate("window.spoken")[-1]["text"]
     assert "陪伴聊天" in line and "1 小时 30 分" in line and "明细" not in line
     p.check("statement-read-aloud")
+
+
+def test_back_then_a_different_log_keeps_the_second(new_page: NewPage, app_ctx: Flask) -> None:
+    from sqlalchemy import select
+
+    from portal.models import HourLog
+
+    world = build_world()
+    p = logged_in(new_page, world.volunteer, "back-then-submit")
+    page = p.page
+    p.goto("/hours/new")
+    page.get_by_label("分钟").fill("60")
+    page.get_by_label("队伍").select_option(label=world.team.name)
+    page.get_by_label("服务项目").select_option(index=1)
+    page.get_by_role("button", name="提交审核").click()
+    expect(page.locator(".flashes")).to_contain_text("已提交")
+    page.go_back()
+    expect(page.get_by_label("分钟")).to_be_visible()
+    page.get_by_label("分钟").fill("25")
+    page.get_by_label("队伍").select_option(label=world.team.name)
+    page.get_by_label("服务项目").select_option(index=1)
+    page.get_by_role("button", name="提交审核").click()
+    expect(page.locator(".error-box")).to_contain_text("之前已经提交过一次")
+    expect(page.get_by_label("分钟")).to_have_value("25")
+    page.get_by_role("button", name="提交审核").click()
+    expect(page.locator(".flashes")).to_contain_text("已提交")
+    db.session.rollback()
+    minutes = sorted(db.session.scalars(select(HourLog.minutes)))
+    assert minutes == [25, 60]
+    p.check("back-then-submit")

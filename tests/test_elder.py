@@ -201,3 +201,43 @@ def test_the_resident_sees_who_is_coming_and_their_phone_if_shared(world: World,
     # Another member sees only the masked name, never the number.
     other = login(world.volunteer2).get(f"/requests/{request.id}").get_data(as_text=True)
     assert "孙**" in other and world.volunteer.phone not in other
+
+
+# --- nothing typed is lost ---------------------------------------------------------------
+
+
+def test_a_used_key_with_new_content_is_refused_and_the_new_content_kept(
+    world: World, login
+) -> None:  # type: ignore[no-untyped-def]
+    """Back, then a different log on the restored page: before, the server answered with the
+    first log's result and the second was silently lost."""
+    from portal.models import HourLog
+    from tests.support import days_ago, form_key
+
+    client = login(world.volunteer)
+    key = form_key(client.get("/hours/new").get_data(as_text=True))
+    first = {
+        "date": days_ago(1),
+        "minutes": "60",
+        "hours": "",
+        "team": world.team.id,
+        "service": world.service.id,
+        "note": "陪王奶奶聊天",
+        "once": key,
+    }
+    assert client.post("/hours/new", data=first).status_code == 303
+    assert client.post("/hours/new", data=first).status_code == 303  # a replay: nothing new
+    assert len(db.session.scalars(select(HourLog)).all()) == 1
+
+    second = {**first, "minutes": "30", "note": "帮李爷爷买菜"}
+    response = client.post("/hours/new", data=second)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "之前已经提交过一次" in page
+    assert 'value="30"' in page and "帮李爷爷买菜" in page  # what was typed is all there
+    fresh = form_key(page)
+    assert fresh != key
+    assert len(db.session.scalars(select(HourLog)).all()) == 1
+    assert client.post("/hours/new", data={**second, "once": fresh}).status_code == 303
+    db.session.expire_all()
+    assert sorted(log.minutes for log in db.session.scalars(select(HourLog))) == [30, 60]

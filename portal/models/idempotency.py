@@ -21,4 +21,7 @@ class FormKey(db.Model):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     result_url: Mapped[str] = mapped_column(String(255), default="")
+    # What was submitted with the key (sha256 of the fields): the same key with other
+    # content is a different submission, not a replay.
+    digest: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

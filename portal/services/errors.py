@@ -21,3 +21,8 @@ class InsufficientBalance(DomainError):
 
 class AlreadyDecided(DomainError):
     pass
+
+
+class KeyReused(DomainError):
+    """A one-time key came back with different content: a page restored by Back and filled
+    in anew. Refused, so that the new content is shown again rather than lost."""

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import uuid
+from collections.abc import Mapping
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import FormKey, Member
-from portal.services.errors import DomainError
+from portal.services.errors import DomainError, KeyReused
 
 KEY_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 
@@ -19,7 +22,15 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def claim(key: str | None, member: Member) -> FormKey | None:
+def digest(fields: Mapping[str, object]) -> str:
+    """A fingerprint of what a form sent (its one-time key and CSRF token left out)."""
+    content = {k: v for k, v in fields.items() if k not in ("once", "csrf_token")}
+    return hashlib.sha256(
+        json.dumps(content, sort_keys=True, default=str, ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+def claim(key: str | None, member: Member, content: str = "") -> FormKey | None:
     """Claim `key` for this request. Returns None when it is fresh (go ahead and act),
     or the earlier claim when the same form was already submitted (answer with its result).
 
@@ -32,7 +43,7 @@ def claim(key: str | None, member: Member) -> FormKey | None:
     if existing is None:
         try:
             with db.session.begin_nested():
-                db.session.add(FormKey(key=key, member_id=member.id))
+                db.session.add(FormKey(key=key, member_id=member.id, digest=content))
         except IntegrityError:
             # A concurrent request with the same key committed first.
             existing = db.session.get(FormKey, key, populate_existing=True)
@@ -42,6 +53,13 @@ def claim(key: str | None, member: Member) -> FormKey | None:
             return None
     if existing.member_id != member.id:
         raise DomainError(_l("This form has expired. Please open the page again and retry."))
+    if content and existing.digest and existing.digest != content:
+        raise KeyReused(
+            _l(
+                "This form was already sent once, with other details. What you have just "
+                "filled in is shown below: check it and send it again."
+            )
+        )
     return existing
 
 
