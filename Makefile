@@ -5,7 +5,7 @@ FLASK := $(VENV)/bin/flask
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: run test install translations lint serve-prod extract-messages
+.PHONY: run test install translations lint serve-prod extract-messages reset-demo
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,12 +27,20 @@ extract-messages: $(VENV)/.installed
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 
-run: install
+# Serving needs no npm: node_modules only holds axe-core for the browser tests.
+run: $(VENV)/.installed translations
 	$(FLASK) db upgrade
 	$(FLASK) demo load --if-empty
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-serve-prod: install
+# Start again from the demo data (the SQLite file in instance/ only; DATABASE_URL unset).
+reset-demo: $(VENV)/.installed
+	@test -z "$$DATABASE_URL" || { echo "reset-demo resets the SQLite file only: unset DATABASE_URL"; exit 1; }
+	rm -f instance/portal.sqlite3 instance/portal.sqlite3-wal instance/portal.sqlite3-shm
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+
+serve-prod: $(VENV)/.installed translations
 	$(FLASK) db upgrade
 	PORTAL_ENV=production $(VENV)/bin/gunicorn --workers 4 --bind 127.0.0.1:$(PORT) wsgi:app
 
