@@ -40,4 +40,14 @@
   document.addEventListener("htmx:sendError", function () {
     show(document.body.dataset.offlineMessage);
   });
+
+  // A boosted page swaps only the body, so the <html> element keeps the mode and language
+  // of the page before: after registering (a member born 1961 or earlier starts in 长辈版)
+  // or logging in on another device, take them from the new page's <main>.
+  document.addEventListener("htmx:afterSettle", function () {
+    var main = document.getElementById("main");
+    if (!main || !main.dataset.mode) return;
+    document.documentElement.classList.toggle("elder", main.dataset.mode === "elder");
+    if (main.dataset.lang) document.documentElement.lang = main.dataset.lang;
+  });
 })();

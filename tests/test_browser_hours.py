@@ -77,7 +77,7 @@ def test_volunteer_logs_coordinator_approves_in_place_balance_and_csv(
     page.get_by_role("link", name="查看全部明细").click()
     expect(page).to_have_url(re.compile(r"/me/statement$"))
     first = page.locator("#statement-rows tr").first
-    expect(first).to_contain_text("服务已审核通过")
+    expect(first).to_contain_text("陪伴聊天 · 服务日期")
     expect(first.locator("td.num").first).to_have_text("+1 小时 30 分")
     expect(first.locator("td.num").last).to_have_text("1 小时 30 分")
     volunteer.check("statement")
@@ -89,7 +89,7 @@ def test_volunteer_logs_coordinator_approves_in_place_balance_and_csv(
     assert body.startswith(b"\xef\xbb\xbf")
     lines = body[3:].decode("utf-8").splitlines()
     assert lines[0] == "date,kind,description,minutes,balance_minutes"
-    assert any(",hours," in line and line.endswith(",90,90") for line in lines[1:]), lines
+    assert any(",服务已审核通过," in line and line.endswith(",90,90") for line in lines[1:]), lines
 
     db.session.rollback()  # end the observer's read snapshot: see what the server committed
     assert db.session.get(HourLog, log_id).status == "approved"
