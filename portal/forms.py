@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from decimal import Decimal
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
@@ -13,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectChoice
 from wtforms.validators import ValidationError
 
-from portal.inputs import FULL_WIDTH, parse_int
+from portal import durations
 from portal.services import idempotency
 
 
@@ -64,32 +62,43 @@ def choices(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
 
 
-def parse_minutes(raw: str | None) -> int:
-    """Whole minutes typed by a person: ASCII (or full-width) digits only, within the range
-    of the database's integers — `parse_int` refuses "²" and 5,000-digit numbers alike."""
-    value = parse_int(raw)
+def parse_minutes(raw: str | None, *, meant: str | None = None) -> int:
+    """Minutes typed by a person, with or without a unit ("90", "2小时", "1小时30分"); a
+    bare small number raises durations.UnitQuestion unless `meant` answers it. Digits are
+    ASCII or full-width only: "²" and 5,000-digit numbers are refused with a message."""
+    value = durations.parse(raw, meant=meant)
     if value is None:
         raise ValidationError(_l("Enter whole minutes, such as 90."))
     return value
 
 
-# Hours as people type them: "2", "1.5", ".5" — never exponents ("1E+999999"), NaN or
-# other digits, which Decimal would accept and `int()` could choke on.
-_HOURS = re.compile(r"(?:[0-9]{1,6}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})")
-
-
-def minutes_or_hours(raw_minutes: str | None, raw_hours: str | None, *, missing: object) -> int:
+def minutes_or_hours(
+    raw_minutes: str | None, raw_hours: str | None, *, missing: object, meant: str | None = None
+) -> int:
     """Whole minutes from a `minutes` field, else from an `hours` field (1.5 → 90).
     Raises ValidationError with a message for the field; `missing` when both are empty."""
-    minutes = (raw_minutes or "").strip()
-    hours = (raw_hours or "").strip().translate(FULL_WIDTH)
-    if minutes:
-        return parse_minutes(minutes)
-    if hours:
-        if not _HOURS.fullmatch(hours) or Decimal(hours) <= 0:
-            raise ValidationError(_l("Enter hours as a number, such as 1.5."))
-        return int((Decimal(hours) * 60).to_integral_value())
+    minutes = durations.parse(raw_minutes, meant=meant)
+    if minutes is not None:
+        return minutes
+    hours = durations.parse(raw_hours, bare="hours")
+    if hours is not None:
+        return hours
     raise ValidationError(missing)  # type: ignore[arg-type]
+
+
+class AsksUnit:
+    """A form with a minutes box that may ask "您是说 2 小时吗？": the two answer buttons
+    send `meant`, with everything typed."""
+
+    meant = HiddenField()
+    unit_question: int | None = None
+
+    def minutes_from(self, read: Callable[[str | None], int]) -> int:
+        try:
+            return read(self.meant.data or None)
+        except durations.UnitQuestion as question:
+            self.unit_question = question.number
+            raise
 
 
 def parse_local_datetime(raw: str | None) -> datetime:

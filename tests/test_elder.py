@@ -241,3 +241,83 @@ def test_a_used_key_with_new_content_is_refused_and_the_new_content_kept(
     assert client.post("/hours/new", data={**second, "once": fresh}).status_code == 303
     db.session.expire_all()
     assert sorted(log.minutes for log in db.session.scalars(select(HourLog))) == [30, 60]
+
+
+# --- say it the way people say it: "2小时" never becomes 2 minutes -------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "minutes"),
+    [
+        ("90", 90),
+        ("2小时", 120),
+        ("2 小时", 120),
+        ("1小时30分", 90),
+        ("１个半小时", 90),
+        ("45分钟", 45),
+        ("半小时", 30),
+        ("1.5h", 90),
+    ],
+)
+def test_the_minutes_box_reads_units(world: World, login, typed: str, minutes: int) -> None:  # type: ignore[no-untyped-def]
+    from portal.models import HourLog
+    from tests.support import days_ago
+
+    data = {
+        "date": days_ago(1),
+        "minutes": typed,
+        "hours": "",
+        "team": world.team.id,
+        "service": world.service.id,
+        "note": "",
+        "once": "b" * 32,
+    }
+    assert login(world.volunteer).post("/hours/new", data=data).status_code == 303
+    assert db.session.scalars(select(HourLog.minutes)).one() == minutes
+
+
+def test_a_bare_2_is_questioned_and_the_answer_keeps_everything(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    from portal.models import HourLog
+    from tests.support import days_ago
+
+    client = login(world.volunteer)
+    data = {
+        "date": days_ago(1),
+        "minutes": "2",
+        "hours": "",
+        "team": world.team.id,
+        "service": world.service.id,
+        "note": "陪聊",
+        "once": "c" * 32,
+    }
+    page = client.post("/hours/new", data=data).get_data(as_text=True)
+    assert "您是说 2 小时吗？" in page
+    assert 'name="meant" value="hours"' in page and 'name="meant" value="minutes"' in page
+    assert "陪聊" in page
+    assert client.post("/hours/new", data={**data, "meant": "hours"}).status_code == 303
+    assert db.session.scalars(select(HourLog.minutes)).one() == 120
+
+
+def test_the_request_estimate_offers_quick_choices(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from portal.clock import now_local
+    from portal.models import ServiceRequest
+
+    client = login(world.resident)
+    page = client.get("/requests/new").get_data(as_text=True)
+    for label in ("30 分钟", "1 小时", "1.5 小时", "2 小时", "半天（4 小时）"):
+        assert label in page
+    base = {
+        "service": world.service.id,
+        "place": "家",
+        "note": "",
+        "once": "d" * 32,
+        "when": (now_local() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    asked = client.post("/requests/new", data={**base, "estimate": "other", "minutes": "2"})
+    assert asked.status_code == 422 and "您是说 2 小时吗？" in asked.get_data(as_text=True)
+    nothing = client.post("/requests/new", data={**base, "estimate": ""})
+    assert "请选择大约多长时间" in nothing.get_data(as_text=True)
+    assert client.post("/requests/new", data={**base, "estimate": "120"}).status_code == 303
+    assert db.session.scalars(select(ServiceRequest.estimate_minutes)).one() == 120

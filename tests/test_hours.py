@@ -57,9 +57,10 @@ def test_hours_may_be_given_instead_of_minutes(world: World, login) -> None:  # 
     [
         ({"minutes": "0"}, "minutes", "1 到 720"),
         ({"minutes": "721"}, "minutes", "1 到 720"),
-        ({"minutes": "abc"}, "minutes", "整数"),
+        ({"minutes": "abc"}, "minutes", "请写清楚时长"),
+        ({"minutes": "2"}, "minutes", "您是说 2 小时吗？"),
         ({"minutes": "", "hours": ""}, "minutes", "服务时长"),
-        ({"minutes": "", "hours": "x"}, "minutes", "1.5"),
+        ({"minutes": "", "hours": "x"}, "minutes", "请写清楚时长"),
         ({"minutes": "", "hours": "13"}, "minutes", "1 到 720"),
         ({"date": "2026-13-45"}, "date", "日期"),
         ({"date": days_ago(-1)}, "date", "晚于今天"),
@@ -96,7 +97,7 @@ def test_no_more_than_24_hours_a_day(world: World, login) -> None:  # type: igno
     client = login(world.volunteer)
     for _ in range(2):
         assert client.post("/hours/new", data=_log_form(world, minutes="720")).status_code == 303
-    response = client.post("/hours/new", data=_log_form(world, minutes="1"))
+    response = client.post("/hours/new", data=_log_form(world, minutes="30"))
     assert response.status_code == 422
     assert "24 小时" in response.get_data(as_text=True)
     assert _logs() == 2

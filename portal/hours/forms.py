@@ -6,15 +6,15 @@ from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
-from portal.forms import OnceForm, minutes_or_hours
+from portal.forms import AsksUnit, OnceForm, minutes_or_hours
 from portal.inputs import choice_id
 
 
-class HourLogForm(OnceForm):
+class HourLogForm(AsksUnit, OnceForm):
     date = StringField(_l("Date of service"), render_kw={"type": "date"})
     minutes = StringField(
         _l("Minutes"),
-        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": 720, "step": 1},
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
         description=_l("Or fill in hours instead, such as 1.5."),
     )
     hours = StringField(
@@ -43,16 +43,19 @@ class HourLogForm(OnceForm):
             raise ValidationError(_l("Enter the date of the service.")) from exc
 
     def validate_minutes(self, field: StringField) -> None:
-        self.parsed_minutes = minutes_or_hours(
-            field.data,
-            self.hours.data,
-            missing=_l("Enter how long you served, in minutes or hours."),
+        self.parsed_minutes = self.minutes_from(
+            lambda meant: minutes_or_hours(
+                field.data,
+                self.hours.data,
+                missing=_l("Enter how long you served, in minutes or hours."),
+                meant=meant,
+            )
         )
         if not 1 <= self.parsed_minutes <= 720:
             raise ValidationError(_l("Enter between 1 and 720 minutes (12 hours) for one log."))
 
 
-class CorrectionForm(OnceForm):
+class CorrectionForm(AsksUnit, OnceForm):
     """Reverse an approved record, with a reason; optionally enter what it should have said."""
 
     reason = TextAreaField(
@@ -62,7 +65,7 @@ class CorrectionForm(OnceForm):
     )
     minutes = StringField(
         _l("Correct minutes (optional)"),
-        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": 720, "step": 1},
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
         description=_l("Fill in to enter the corrected record in the same step."),
     )
     member_no = StringField(
@@ -85,7 +88,9 @@ class CorrectionForm(OnceForm):
     def validate_minutes(self, field: StringField) -> None:
         self.parsed_minutes = None
         if (field.data or "").strip():
-            self.parsed_minutes = minutes_or_hours(field.data, None, missing="")
+            self.parsed_minutes = self.minutes_from(
+                lambda meant: minutes_or_hours(field.data, None, missing="", meant=meant)
+            )
             if not 1 <= self.parsed_minutes <= 720:
                 raise ValidationError(_l("Enter between 1 and 720 minutes (12 hours) for one log."))
 

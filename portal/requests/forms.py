@@ -5,18 +5,36 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import ValidationError
 
-from portal.forms import OnceForm, choices, parse_local_datetime, parse_minutes
+from portal.forms import AsksUnit, OnceForm, choices, parse_local_datetime, parse_minutes
 from portal.inputs import choice_id
 
+QUICK_ESTIMATES = ("30", "60", "90", "120", "240")
 
-class RequestForm(OnceForm):
+
+class RequestForm(AsksUnit, OnceForm):
     service = SelectField(_l("What do you need?"), coerce=choice_id, validate_choice=False)
     when = StringField(_l("When"), render_kw={"type": "datetime-local"})
     place = StringField(_l("Where"), render_kw={"autocomplete": "street-address"})
+    # Quick choices first, so "2小时" can never become 2 minutes; the box is for the rest.
+    estimate = RadioField(
+        _l("About how long?"),
+        choices=choices(
+            [
+                ("30", _l("30 minutes")),
+                ("60", _l("1 hour")),
+                ("90", _l("1.5 hours")),
+                ("120", _l("2 hours")),
+                ("240", _l("Half a day (4 hours)")),
+                ("other", _l("Another length")),
+            ]
+        ),
+        validate_choice=False,
+    )
     minutes = StringField(
-        _l("About how long, in minutes"),
-        render_kw={"type": "number", "inputmode": "numeric", "min": 1, "max": 720},
+        _l("Another length, such as 3 小时 or 45 分钟"),
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
     note = TextAreaField(_l("Anything the volunteer should know (optional)"))
     pay_with_hours = BooleanField(_l("Pay with my banked hours"))
@@ -32,22 +50,33 @@ class RequestForm(OnceForm):
         self.parsed_when = parse_local_datetime(field.data)
 
     def validate_minutes(self, field: StringField) -> None:
-        self.parsed_minutes = parse_minutes(field.data)
+        choice = self.estimate.data
+        if choice in QUICK_ESTIMATES:
+            self.parsed_minutes = int(choice)
+            return
+        if choice in (None, "", "other") and (field.data or "").strip():
+            self.parsed_minutes = self.minutes_from(
+                lambda meant: parse_minutes(field.data, meant=meant)
+            )
+            return
+        raise ValidationError(_l("Choose about how long, or write it in the box."))
 
 
 class DispatchForm(FlaskForm):
     volunteer = SelectField(_l("Volunteer"), coerce=choice_id, validate_choice=False)
 
 
-class DoneForm(FlaskForm):
+class DoneForm(AsksUnit, FlaskForm):
     minutes = StringField(
         _l("Minutes spent"),
-        render_kw={"type": "number", "inputmode": "numeric", "min": 1, "max": 720},
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
     parsed_minutes: int | None = None
 
     def validate_minutes(self, field: StringField) -> None:
-        self.parsed_minutes = parse_minutes(field.data)
+        self.parsed_minutes = self.minutes_from(
+            lambda meant: parse_minutes(field.data, meant=meant)
+        )
 
 
 class ConfirmForm(OnceForm):
