@@ -10,7 +10,6 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Locator, expect
 
-from portal.clock import today_local
 from portal.extensions import db
 from portal.models import HourLog
 from tests.browser_fixtures import FRAGMENT_BUDGET, Checked, NewPage
@@ -44,7 +43,7 @@ def test_volunteer_logs_coordinator_approves_in_place_balance_and_csv(
     volunteer = _logged_in(new_page, world.volunteer, "volunteer")
     page = volunteer.page
     volunteer.goto("/hours/new")
-    expect(page.get_by_label("服务日期")).to_have_value(today_local().isoformat())
+    expect(page.get_by_label("今天")).to_be_checked()
     volunteer.check("hours-new")
     page.get_by_label("分钟").fill("90")
     page.get_by_label("队伍").select_option(label="助老队")

@@ -50,7 +50,7 @@ def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner) -
     elder.page.get_by_label("您需要什么服务？").select_option(label="陪伴聊天")
     elder.page.get_by_label("时间", exact=True).fill(_tomorrow_at_ten())
     elder.page.get_by_label("地点", exact=True).fill("幸福里 3 栋 201")
-    elder.page.get_by_label("大约需要多长时间（分钟）").fill("120")
+    elder.page.get_by_label("2 小时", exact=True).check()
     elder.page.get_by_label("用我的存储时长支付").check()
     elder.page.get_by_role("button", name="发布我的申请").click()
     expect(elder.page.locator("h1")).to_have_text("陪伴聊天")

@@ -321,3 +321,40 @@ def test_the_request_estimate_offers_quick_choices(world: World, login) -> None:
     assert "请选择大约多长时间" in nothing.get_data(as_text=True)
     assert client.post("/requests/new", data={**base, "estimate": "120"}).status_code == 303
     assert db.session.scalars(select(ServiceRequest.estimate_minutes)).one() == 120
+
+
+def test_an_empty_request_form_shows_every_error_in_one_round(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    client = login(world.resident)
+    response = client.post("/requests/new", data={"once": "e" * 32, "note": "字" * 501})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for message in (
+        "请从列表中选择服务项目",
+        "需要服务的时间",
+        "请填写地点",
+        "请选择大约多长时间",
+        "500",
+    ):
+        assert message in page, message
+    assert page.count("（必填）") >= 3
+
+
+def test_the_hours_form_offers_today_yesterday_and_the_day_before(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from portal.models import HourLog
+
+    client = login(world.volunteer)
+    page = client.get("/hours/new").get_data(as_text=True)
+    assert "今天" in page and "昨天" in page and "前天" in page
+    yesterday = (today_local() - timedelta(days=1)).isoformat()
+    data = {
+        "day": yesterday,
+        "date": "",
+        "minutes": "45",
+        "team": world.team.id,
+        "service": world.service.id,
+        "once": "f" * 32,
+    }
+    assert client.post("/hours/new", data=data).status_code == 303
+    assert db.session.scalars(select(HourLog.service_date)).one().isoformat() == yesterday

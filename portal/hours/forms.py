@@ -1,17 +1,20 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField, StringField, TextAreaField
-from wtforms.validators import Length, ValidationError
+from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, ValidationError
 
-from portal.forms import AsksUnit, OnceForm, minutes_or_hours
+from portal.forms import AsksUnit, OnceForm, choices, minutes_or_hours
 from portal.inputs import choice_id
 
 
 class HourLogForm(AsksUnit, OnceForm):
-    date = StringField(_l("Date of service"), render_kw={"type": "date"})
+    # 今天 / 昨天 / 前天 as big buttons before the date picker: most service is logged within
+    # a day or two, and a date picker is hard work on a small phone.
+    day = RadioField(_l("Date of service"), validate_choice=False)
+    date = StringField(_l("Another date"), render_kw={"type": "date"})
     minutes = StringField(
         _l("Minutes"),
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
@@ -21,8 +24,18 @@ class HourLogForm(AsksUnit, OnceForm):
         _l("Hours"),
         render_kw={"inputmode": "decimal", "type": "number", "min": 0.1, "max": 12, "step": 0.1},
     )
-    team = SelectField(_l("Team"), coerce=choice_id, validate_choice=False)
-    service = SelectField(_l("Service"), coerce=choice_id, validate_choice=False)
+    team = SelectField(
+        _l("Team"),
+        coerce=choice_id,
+        validate_choice=False,
+        validators=[DataRequired(_l("Choose one of your teams."))],
+    )
+    service = SelectField(
+        _l("Service"),
+        coerce=choice_id,
+        validate_choice=False,
+        validators=[DataRequired(_l("Choose a service from the list."))],
+    )
     beneficiary = StringField(
         _l("Member number of the person served (optional)"),
         render_kw={"inputmode": "numeric"},
@@ -36,9 +49,20 @@ class HourLogForm(AsksUnit, OnceForm):
     parsed_date: date | None = None
     parsed_minutes: int | None = None
 
+    def offer_days(self, today: date) -> None:
+        """今天, 昨天, 前天, then "another date" (the picker)."""
+        labels = (_l("Today"), _l("Yesterday"), _l("The day before"))
+        self.day.choices = choices(
+            [
+                *(((today - timedelta(days=n)).isoformat(), labels[n]) for n in range(3)),
+                ("other", _l("Another date")),
+            ]
+        )
+
     def validate_date(self, field: StringField) -> None:
+        chosen = self.day.data if self.day.data not in (None, "", "other") else field.data
         try:
-            self.parsed_date = date.fromisoformat((field.data or "").strip())
+            self.parsed_date = date.fromisoformat((chosen or "").strip())
         except ValueError as exc:
             raise ValidationError(_l("Enter the date of the service.")) from exc
 

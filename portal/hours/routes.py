@@ -73,8 +73,9 @@ def index() -> str:
 def new() -> Response | tuple[str, int]:
     form = HourLogForm()
     _fill_choices(form)
-    if request.method == "GET" and not form.date.data:
-        form.date.data = today_local().isoformat()
+    form.offer_days(today_local())
+    if request.method == "GET" and not form.day.data:
+        form.day.data = today_local().isoformat()
     if form.validate_on_submit():
         done = submit_once(
             form,

@@ -5,7 +5,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.forms import AsksUnit, OnceForm, choices, parse_local_datetime, parse_minutes
 from portal.inputs import choice_id
@@ -14,9 +14,27 @@ QUICK_ESTIMATES = ("30", "60", "90", "120", "240")
 
 
 class RequestForm(AsksUnit, OnceForm):
-    service = SelectField(_l("What do you need?"), coerce=choice_id, validate_choice=False)
-    when = StringField(_l("When"), render_kw={"type": "datetime-local"})
-    place = StringField(_l("Where"), render_kw={"autocomplete": "street-address"})
+    # Every rule a person can get wrong is checked here, so one submission shows every
+    # message at once (an empty form used to take three rounds: service, time, place).
+    service = SelectField(
+        _l("What do you need?"),
+        coerce=choice_id,
+        validate_choice=False,
+        validators=[DataRequired(_l("Choose a service from the list."))],
+    )
+    when = StringField(
+        _l("When"),
+        render_kw={"type": "datetime-local"},
+        validators=[DataRequired(_l("Enter when you need the service."))],
+    )
+    place = StringField(
+        _l("Where"),
+        render_kw={"autocomplete": "street-address"},
+        validators=[
+            DataRequired(_l("Enter where (up to 200 characters).")),
+            Length(max=200, message=_l("Enter where (up to 200 characters).")),
+        ],
+    )
     # Quick choices first, so "2小时" can never become 2 minutes; the box is for the rest.
     estimate = RadioField(
         _l("About how long?"),
@@ -36,7 +54,10 @@ class RequestForm(AsksUnit, OnceForm):
         _l("Another length, such as 3 小时 or 45 分钟"),
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
-    note = TextAreaField(_l("Anything the volunteer should know (optional)"))
+    note = TextAreaField(
+        _l("Anything the volunteer should know (optional)"),
+        validators=[Length(max=500, message=_l("Keep the note under 500 characters."))],
+    )
     pay_with_hours = BooleanField(_l("Pay with my banked hours"))
     for_member = StringField(
         _l("For another person: their member number (optional)"),
@@ -85,7 +106,10 @@ class ConfirmForm(OnceForm):
         choices=choices([(str(n), _l("%(n)s stars", n=n)) for n in range(5, 0, -1)]),
         validate_choice=False,
     )
-    comment = TextAreaField(_l("Comment (optional)"))
+    comment = TextAreaField(
+        _l("Comment (optional)"),
+        validators=[Length(max=500, message=_l("Keep the comment under 500 characters."))],
+    )
 
 
 class FilterForm(FlaskForm):
