@@ -3,6 +3,8 @@ dispatches it, a volunteer does it in 90 minutes, she confirms with five stars."
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+
 import pytest
 from flask import Flask
 from playwright.sync_api import expect
@@ -48,7 +50,10 @@ def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner) -
     elder.goto("/requests/new")
     elder.check("request-new")
     elder.page.get_by_label("您需要什么服务？").select_option(label="陪伴聊天")
-    elder.page.get_by_label("时间", exact=True).fill(_tomorrow_at_ten())
+    # Tomorrow, 上午 10 点: a day, a part of the day and an hour, as people say it.
+    elder.page.get_by_label("明天", exact=True).check()
+    elder.page.get_by_label("上午", exact=True).check()
+    elder.page.get_by_label("大约几点").select_option(label="10 点")
     elder.page.get_by_label("地点", exact=True).fill("幸福里 3 栋 201")
     elder.page.get_by_label("2 小时", exact=True).check()
     elder.page.get_by_label("用我的存储时长支付").check()
@@ -57,6 +62,8 @@ def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner) -
     elder.check("request-posted")
     db.session.commit()  # end the observer's read snapshot: see what the browser did
     request = db.session.scalars(select(ServiceRequest)).one()
+    tomorrow = now_local().date() + timedelta(days=1)
+    assert request.wanted_at == datetime.combine(tomorrow, time(10))
     elder.goto("/me")
     expect(elder.page.locator("#my-reserved")).to_have_text("2 小时")
     expect(elder.page.locator("#my-balance")).to_have_text("3 小时")
@@ -103,9 +110,3 @@ def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner) -
     expect(elder.page.locator("#my-reserved")).to_have_count(0)
     result = runner.invoke(args=["ledger", "verify"])
     assert result.exit_code == 0 and "ledger OK" in result.output
-
-
-def _tomorrow_at_ten() -> str:
-    from datetime import timedelta
-
-    return (now_local() + timedelta(days=1)).replace(hour=10, minute=0).strftime("%Y-%m-%dT%H:%M")

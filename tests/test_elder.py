@@ -330,7 +330,7 @@ def test_an_empty_request_form_shows_every_error_in_one_round(world: World, logi
     assert response.status_code == 422
     for message in (
         "请从列表中选择服务项目",
-        "需要服务的时间",
+        "哪一天需要服务",
         "请填写地点",
         "请选择大约多长时间",
         "500",

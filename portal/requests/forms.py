@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -8,7 +8,7 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, TextArea
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.forms import AsksUnit, OnceForm, choices, parse_local_datetime, parse_minutes
-from portal.inputs import choice_id
+from portal.inputs import choice_id, parse_int
 
 QUICK_ESTIMATES = ("30", "60", "90", "120", "240")
 
@@ -22,11 +22,25 @@ class RequestForm(AsksUnit, OnceForm):
         validate_choice=False,
         validators=[DataRequired(_l("Choose a service from the list."))],
     )
-    when = StringField(
-        _l("When"),
-        render_kw={"type": "datetime-local"},
-        validators=[DataRequired(_l("Enter when you need the service."))],
+    # When, as people say it: a day, 上午/下午/晚上 and an hour — not a bare date-time box.
+    day = RadioField(_l("Which day?"), validate_choice=False)
+    other_day = StringField(_l("Another day"), render_kw={"type": "date"})
+    period = RadioField(
+        _l("What time of day?"),
+        choices=choices(
+            [("morning", _l("Morning")), ("afternoon", _l("Afternoon")), ("evening", _l("Evening"))]
+        ),
+        validate_choice=False,
     )
+    hour = SelectField(
+        _l("At about"),
+        choices=choices(
+            [("", _l("Choose…"))] + [(str(h), _l("%(h)s o'clock", h=h)) for h in range(1, 13)]
+        ),
+        validate_choice=False,
+    )
+    # The date-time in one value, as earlier clients and the API send it.
+    when = StringField(_l("When"), render_kw={"type": "datetime-local"})
     place = StringField(
         _l("Where"),
         render_kw={"autocomplete": "street-address"},
@@ -67,8 +81,33 @@ class RequestForm(AsksUnit, OnceForm):
     parsed_when: datetime | None = None
     parsed_minutes: int | None = None
 
+    def offer_days(self, today: date) -> None:
+        labels = (_l("Today"), _l("Tomorrow"), _l("The day after tomorrow"))
+        self.day.choices = choices(
+            [
+                *(((today + timedelta(days=n)).isoformat(), labels[n]) for n in range(3)),
+                ("other", _l("Another day")),
+            ]
+        )
+
     def validate_when(self, field: StringField) -> None:
-        self.parsed_when = parse_local_datetime(field.data)
+        if (field.data or "").strip():
+            self.parsed_when = parse_local_datetime(field.data)
+            return
+        chosen = self.day.data if self.day.data not in (None, "", "other") else self.other_day.data
+        try:
+            day = date.fromisoformat((chosen or "").strip())
+        except ValueError as exc:
+            raise ValidationError(_l("Choose the day you need the service.")) from exc
+        hour = parse_int(self.hour.data, low=1, high=12)
+        if self.period.data not in ("morning", "afternoon", "evening") or hour is None:
+            raise ValidationError(_l("Choose morning, afternoon or evening, and the hour."))
+        # 上午 8 点 is 08:00; 下午 3 点 and 晚上 7 点 are 15:00 and 19:00; 下午 12 点 is noon.
+        if self.period.data != "morning" and hour < 12:
+            hour += 12
+        elif self.period.data == "morning" and hour == 12:
+            hour = 0
+        self.parsed_when = datetime.combine(day, time(hour % 24))
 
     def validate_minutes(self, field: StringField) -> None:
         choice = self.estimate.data

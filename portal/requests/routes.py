@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from portal.actions import one_button, run, run_once, submit_once
 from portal.auth_session import current_member
+from portal.clock import today_local
 from portal.extensions import db
 from portal.forms import EmptyForm, OnceForm, choices, show_error
 from portal.htmx import render
@@ -108,6 +109,7 @@ def new() -> Response | tuple[str, int]:
     me = current_member()
     form = RequestForm()
     _fill_services(form, me.community_id)
+    form.offer_days(today_local())
     if form.validate_on_submit():
         done = submit_once(
             form,
