@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.models import Activity, AuditEvent, CheckIn, HourLog, JournalEntry, Member
 from portal.services import cards, kiosk, ledger
 from portal.services.errors import DomainError
-from tests.support import World, build_world
+from tests.support import World
 
 PLACE = "社区党群服务中心"
 
@@ -306,3 +306,145 @@ def test_a_member_of_another_community_is_not_identified_here(world: World) -> N
     stranger = make_member(world.other_community, "外社区")
     assert kiosk.identify_by_card(device, cards.card_token(stranger)) is None
     assert isinstance(stranger, Member)
+
+
+def _enrolled_client(world: World, app: Flask):  # type: ignore[no-untyped-def]
+    device, enrol_token = kiosk.register_device(world.admin, PLACE)
+    db.session.commit()
+    client = app.test_client()
+    assert client.get(f"/kiosk/enrol/{enrol_token}").status_code == 200
+    assert client.post(f"/kiosk/enrol/{enrol_token}").status_code == 303
+    return client, device
+
+
+def _hidden(html: str, name: str) -> str:
+    import re
+
+    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'value="([^"]*)"[^>]*name="{name}"', html
+    )
+    assert match, f"no {name} on the page"
+    return match.group(1)
+
+
+def test_a_card_check_in_and_out_through_the_screens(
+    world: World, app: Flask, app_ctx: Flask
+) -> None:
+    client, _device = _enrolled_client(world, app)
+    activity = _activity(world, now_local() - timedelta(minutes=30))
+    db.session.commit()
+    screen = client.post("/kiosk/card", data={"card": cards.card_token(world.volunteer)})
+    html = screen.get_data(as_text=True)
+    assert screen.status_code == 200 and "孙**" in html and "孙志愿" not in html
+    assert "义诊" in html
+    done = client.post(
+        "/kiosk/in",
+        data={"who": _hidden(html, "who"), "key": "k1", "activity": str(activity.id)},
+    )
+    assert done.status_code == 200 and "孙**" in done.get_data(as_text=True)
+    visit = db.session.scalars(select(CheckIn)).one()
+    visit.checked_in_at -= timedelta(minutes=50)
+    db.session.commit()
+    html = client.post("/kiosk/card", data={"card": cards.card_token(world.volunteer)}).get_data(
+        as_text=True
+    )
+    out = client.post(
+        "/kiosk/out", data={"who": _hidden(html, "who"), "key": "o1", "visit": str(visit.id)}
+    )
+    assert out.status_code == 200, out.get_data(as_text=True)[:400]
+    assert "30" in out.get_data(as_text=True)  # counted from the start: 30 minutes
+    assert db.session.scalars(select(HourLog)).one().minutes == 30
+
+
+def test_the_keypad_identifies_by_number_and_pin_with_one_message_for_all_refusals(
+    world: World, app: Flask, app_ctx: Flask
+) -> None:
+    cards.set_pin(world.volunteer2, "1357")
+    db.session.commit()
+    client, _device = _enrolled_client(world, app)
+    assert client.get("/kiosk/pin").status_code == 200
+
+    def tap(number: str, pin: str, key: str, stage: str):  # type: ignore[no-untyped-def]
+        return client.post(
+            "/kiosk/pin", data={"number": number, "pin": pin, "stage": stage, "key": key}
+        )
+
+    assert "12" in tap("1", "", "2", "number").get_data(as_text=True)
+    wrong_pin = tap(world.volunteer2.member_no, "1111", "ok", "pin")
+    no_such = tap("00000001", "1357", "ok", "pin")
+    assert wrong_pin.status_code == no_such.status_code == 422
+    message = "The member number or PIN is not right"
+    assert message in wrong_pin.get_data(as_text=True) or "会员号或密码不对" in wrong_pin.get_data(
+        as_text=True
+    )
+    ok = tap(world.volunteer2.member_no, "1357", "ok", "pin")
+    assert ok.status_code == 200 and "周**" in ok.get_data(as_text=True)
+    htmx = client.post(
+        "/kiosk/pin",
+        data={"number": world.volunteer2.member_no, "pin": "1357", "stage": "pin", "key": "ok"},
+        headers={"HX-Request": "true"},
+    )
+    assert htmx.headers["HX-Redirect"].startswith("/kiosk/member?who=")
+    assert client.get(htmx.headers["HX-Redirect"]).status_code == 200
+
+
+def test_an_expired_identity_goes_back_to_the_start(
+    world: World, app: Flask, app_ctx: Flask
+) -> None:
+    client, device = _enrolled_client(world, app)
+    app.config["KIOSK_IDENTIFY_SECONDS"] = -1
+    who = kiosk.who_token(world.volunteer, device)
+    response = client.post("/kiosk/in", data={"who": who, "key": "k", "activity": "1"})
+    assert response.status_code == 303 and "/kiosk" in response.headers["Location"]
+
+
+def test_offline_sync_is_accepted_once(world: World, app: Flask, app_ctx: Flask) -> None:
+    client, _device = _enrolled_client(world, app)
+    _activity(world, now_local() - timedelta(minutes=30))
+    db.session.commit()
+    at = int(time.time() * 1000) - 60_000
+    data = {"card": cards.card_token(world.volunteer), "at": str(at), "key": "offline-key-1"}
+    assert client.post("/kiosk/sync", data=data).get_data(as_text=True) == "in"
+    assert client.post("/kiosk/sync", data=data).get_data(as_text=True) == "already"
+    assert db.session.scalar(select(func.count(CheckIn.id))) == 1
+
+
+def test_close_open_command(world: World, app: Flask, app_ctx: Flask) -> None:
+    device, _token = _device(world)
+    activity = _activity(world, now_local() - timedelta(hours=3), hours=2)
+    kiosk.check_in(
+        world.volunteer,
+        _where(device),
+        at=activity.starts_at,
+        key="k",
+        activity_id=activity.id,
+    )
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["kiosk", "close-open"])
+    assert "closed 1" in result.output
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/me/card", "/kiosk/here", "/admin/kiosks", "/kiosk/cards/{team}"],
+)
+def test_member_pages_render(world: World, app: Flask, app_ctx: Flask, login, path: str) -> None:  # type: ignore[no-untyped-def]
+    _device(world)
+    client = login(world.admin)
+    assert client.get(path.format(team=world.team.id)).status_code == 200
+
+
+def test_the_rotating_code_on_a_phone(world: World, app: Flask, app_ctx: Flask, login) -> None:  # type: ignore[no-untyped-def]
+    client, device = _enrolled_client(world, app)
+    activity = _activity(world, now_local() - timedelta(minutes=10))
+    db.session.commit()
+    assert client.get("/kiosk/code").status_code == 200
+    phone = login(world.volunteer)
+    code = kiosk.place_code(device, time.time())
+    page = phone.get(f"/kiosk/at/{code}")
+    assert page.status_code == 200 and "义诊" in page.get_data(as_text=True)
+    done = phone.post(f"/kiosk/at/{code}/in", data={"key": "p1", "activity": str(activity.id)})
+    assert done.status_code == 303
+    assert db.session.scalars(select(CheckIn)).one().source == "place_code"
+    old = kiosk.place_code(device, time.time() - 120)
+    assert phone.get(f"/kiosk/at/{old}").status_code == 410

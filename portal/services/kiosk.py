@@ -589,3 +589,31 @@ def device_from_code(code: str, now_epoch: float, *, grace_windows: int = 1) -> 
     if device is None or device.revoked:
         raise DomainError(_l("This code is not valid."))
     return device
+
+
+# --- offline delivery -------------------------------------------------------------------
+
+
+def deliver_offline(
+    member: Member, device: KioskDevice, *, key: str, at: datetime, received: datetime
+) -> str:
+    """A card scan an offline kiosk kept: it checks the member out of their open visit
+    here, or into the activity open here at that time. Returns "in", "out" or "already"
+    (the same key delivered again)."""
+    done = db.session.scalar(
+        select(CheckIn.id).where((CheckIn.client_key == key) | (CheckIn.checkout_key == key))
+    )
+    if done is not None:
+        return "already"
+    where = Where.kiosk(device)
+    for visit in open_check_ins(member):
+        if visit.place == device.place:
+            check_out(
+                member, visit.id, at=at, key=key, device=device, allow_short=True, received=received
+            )
+            return "out"
+    choices, _walk_ins = choices_here(member, device.place, at)
+    if not choices:
+        raise DomainError(_l("No activity of yours was open here at that time."))
+    check_in(member, where, at=at, key=key, activity_id=choices[0].activity.id, received=received)
+    return "in"
