@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
@@ -95,6 +95,8 @@ def at_place_in(code: str) -> Response:
     if not form.validate_on_submit():
         abort(400)
     me = current_member()
+    if me.community_id != device.community_id:
+        abort(403)
     where = kiosk.Where(device.community_id, device.place, None, "place_code")
     ok, _r = attempt(
         lambda: kiosk.check_in(
@@ -114,7 +116,9 @@ def at_place_in(code: str) -> Response:
 @bp.post("/kiosk/at/<code>/out")
 @login_required
 def at_place_out(code: str) -> Response:
-    _place_from(code, PHONE_GRACE_WINDOWS)
+    device = _place_from(code, PHONE_GRACE_WINDOWS)
+    if current_member().community_id != device.community_id:
+        abort(403)
     form = CheckOutForm()
     if not form.validate_on_submit():
         abort(400)
@@ -257,16 +261,15 @@ def _admin() -> Member:
 def admin_kiosks() -> Any:
     me = _admin()
     form = PlaceForm()
-    enrol_link = None
     status = 200
     if form.validate_on_submit():
         ok, made = submit(form, lambda: kiosk.register_device(me, form.place.data or ""))
         if ok and made is not None:
-            # Shown once, on this response only: only its hash is stored.
-            enrol_link = url_for("kiosk.enrol_page", token=made[1], _external=True)
-            form = PlaceForm(formdata=None)
-        else:
-            status = 422
+            # Shown once, in the next page only: only its hash is stored.
+            link = url_for("kiosk.enrol_page", token=made[1], _external=True)
+            session["kiosk_enrol_link"] = link
+            return redirect(url_for("places.admin_kiosks"), 303)
+        status = 422
     elif request.method == "POST":
         status = 422
     response = current_app.make_response(
@@ -275,7 +278,7 @@ def admin_kiosks() -> Any:
                 "admin/kiosks.html",
                 form=form,
                 devices=kiosk.devices_of(me),
-                enrol_link=enrol_link,
+                enrol_link=session.pop("kiosk_enrol_link", None),
                 button=EmptyForm(),
                 pin_form=MemberNoForm(formdata=None),
             ),
