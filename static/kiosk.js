@@ -8,6 +8,9 @@
   var idle = parseInt(body.dataset.idle || "0", 10);
   var home = body.dataset.home;
   var QUEUE = "kiosk-queue";
+  var refresh = parseInt(body.dataset.refresh || "0", 10);
+  // The place code rotates: a new one every `refresh` seconds (a meta refresh without JS).
+  if (refresh > 0) setTimeout(function () { window.location.reload(); }, refresh * 1000);
 
   if (idle > 0) {
     var left = idle;

@@ -94,8 +94,14 @@ def _screen(template: str, status: int = 200, block: str | None = None, **contex
 
 
 def _start(message: str | None = None, status: int = 200, kind: str = "info"):
+    # The start screen itself never times out: reloading it would only lose a scan.
     return _screen(
-        "kiosk/start.html", status, form=CardForm(formdata=None), message=message, kind=kind
+        "kiosk/start.html",
+        status,
+        form=CardForm(formdata=None),
+        message=message,
+        kind=kind,
+        idle_seconds=0,
     )
 
 
