@@ -30,6 +30,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
 from portal.clock import now_local
@@ -74,7 +75,14 @@ def device_required(view: F) -> F:
             abort(403)
         g.kiosk_device = device
         response = view(*args, **kwargs)
-        db.session.commit()  # last contact, and counted PIN failures
+        try:
+            db.session.commit()  # last contact, and counted PIN failures
+        except OperationalError:
+            # A GET runs in SQLite's read transaction; when another writer got in first
+            # the last-contact note is skipped (the next tap records it), not a 500.
+            db.session.rollback()
+            if request.method != "GET":
+                raise
         return response
 
     return wrapped  # type: ignore[return-value]
