@@ -20,7 +20,9 @@ def lock_row(model: type[T], row_id: int) -> T | None:
     stmt = (
         select(model)
         .where(model.id == row_id)  # type: ignore[attr-defined]
-        .with_for_update()
+        # OF the model's own table: a joined eager load (Member.community) makes an outer
+        # join, and PostgreSQL refuses FOR UPDATE on its nullable side.
+        .with_for_update(of=model)
         .execution_options(populate_existing=True)
     )
     return db.session.scalars(stmt).first()
