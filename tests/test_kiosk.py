@@ -448,3 +448,31 @@ def test_the_rotating_code_on_a_phone(world: World, app: Flask, app_ctx: Flask, 
     assert db.session.scalars(select(CheckIn)).one().source == "place_code"
     old = kiosk.place_code(device, time.time() - 120)
     assert phone.get(f"/kiosk/at/{old}").status_code == 410
+
+
+def test_the_coordinator_sees_who_is_here_and_the_flagged_records(
+    world: World, app: Flask, app_ctx: Flask, login
+) -> None:  # type: ignore[no-untyped-def]
+    device, _token = _device(world)
+    activity = _activity(world, now_local() - timedelta(hours=4), hours=3)
+    kiosk.check_in(
+        world.volunteer, _where(device), at=activity.starts_at, key="a", activity_id=activity.id
+    )
+    kiosk.close_open(now_local())
+    kiosk.check_in(
+        world.volunteer2,
+        _where(device),
+        at=now_local(),
+        key="b",
+        team_id=world.team.id,
+        service_id=world.service.id,
+    )
+    db.session.commit()
+    coordinator = login(world.coordinator)
+    page = coordinator.get("/kiosk/here").get_data(as_text=True)
+    assert "周志愿" in page and "孙志愿" in page  # here now, and flagged
+    fragment = coordinator.get(f"/kiosk/here?place={PLACE}", headers={"HX-Request": "true"})
+    assert fragment.get_data(as_text=True).lstrip().startswith('<div id="here"')
+    response = coordinator.post("/kiosk/here/checkout-all", data={"place": PLACE})
+    assert response.status_code == 303
+    assert kiosk.here_now(world.community.id, PLACE) == []

@@ -169,6 +169,7 @@ def here() -> str:
         places=places,
         place=place,
         visits=kiosk.here_now(me.community_id, place) if place else [],
+        flagged=kiosk.flagged(me.community_id, place) if place else [],
         form=EmptyForm(),
     )
 

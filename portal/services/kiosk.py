@@ -529,6 +529,25 @@ def here_now(community_id: int, place: str) -> list[CheckIn]:
     )
 
 
+def flagged(community_id: int, place: str, limit: int = 50) -> list[CheckIn]:
+    """Check-ins a coordinator should look at (forgotten check-outs, late offline
+    deliveries) whose hour log still waits for a decision."""
+    return list(
+        db.session.scalars(
+            select(CheckIn)
+            .join(HourLog, HourLog.id == CheckIn.hour_log_id)
+            .where(
+                CheckIn.community_id == community_id,
+                CheckIn.place == place,
+                CheckIn.flag.is_not(None),
+                HourLog.status == "pending",
+            )
+            .order_by(CheckIn.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def check_out_everyone(coordinator: Member, place: str, now: datetime) -> int:
     """The end of an event: everyone at the place is checked out now (the coordinator
     witnesses nothing here: the logs stay pending unless the team auto-approves)."""
