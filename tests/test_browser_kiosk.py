@@ -259,3 +259,37 @@ def test_the_other_kiosk_screens(
 
     k.goto("/kiosk/code")
     _screen(k, "place-code", size)
+
+
+def test_the_kiosk_works_with_javascript_off(
+    new_page: NewPage, live_server: LiveServer, app_ctx: Flask
+) -> None:
+    """Plain forms: the keypad posts each tap and the whole page comes back."""
+    world = build_world()
+    FULL_NAMES[:] = [world.volunteer.name, world.volunteer2.name]
+    cards.set_pin(world.volunteer2, "2468")
+    _activity(world, now_local() - timedelta(minutes=20))
+    _device, enrol_token = kiosk.register_device(world.admin, PLACE)
+    db.session.commit()
+    k = new_page("kiosk-nojs", js=False, width=1280)
+    page = k.page
+    k.goto(f"/kiosk/enrol/{enrol_token}")
+    page.get_by_role("button", name="设为签到机").click()
+    _at_start(k)
+    page.get_by_role("link", name="用会员号和密码").click()
+    for digit in world.volunteer2.member_no:
+        page.get_by_role("button", name=digit, exact=True).click()
+    page.get_by_role("button", name="下一步").click()
+    for digit in "2468":
+        page.get_by_role("button", name=digit, exact=True).click()
+    k.settle()
+    k.reset_transfer()  # each tap was a whole page; the budget is per page
+    page.get_by_role("button", name="好的").click()
+    expect(page.get_by_role("heading", name="您好，周**")).to_be_visible()
+    k.check("nojs-activities")
+    page.get_by_role("button", name=re.compile("签到 · 长者食堂助餐")).click()
+    expect(page.get_by_role("heading", name="签到成功")).to_be_visible()
+    page.get_by_role("link", name="好的").click()
+    _at_start(k)
+    db.session.commit()
+    assert db.session.scalar(select(func.count(CheckIn.id))) == 1

@@ -301,7 +301,7 @@ def _done(member: Member, *, title: str, visit: CheckIn, minutes: int | None = N
         minutes=minutes,
         log=kiosk.log_of(visit),
         balance=kiosk.balance(member),
-        idle_seconds=current_app.config.get("KIOSK_CONFIRM_SECONDS", 8),
+        idle_seconds=current_app.config.get("KIOSK_CONFIRM_SECONDS", 5),
     )
 
 
