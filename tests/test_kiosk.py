@@ -476,3 +476,29 @@ def test_the_coordinator_sees_who_is_here_and_the_flagged_records(
     response = coordinator.post("/kiosk/here/checkout-all", data={"place": PLACE})
     assert response.status_code == 303
     assert kiosk.here_now(world.community.id, PLACE) == []
+
+
+def test_wrong_tries_are_limited_per_device(
+    world: World, app: Flask, app_ctx: Flask, make_app, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import _test_config
+
+    limited = make_app({**_test_config(database_url), "RATELIMIT_ENABLED": True})
+    _device_row, enrol_token = kiosk.register_device(world.admin, PLACE)
+    db.session.commit()
+    client = limited.test_client()
+    assert client.post(f"/kiosk/enrol/{enrol_token}").status_code == 303
+    statuses = [
+        client.post(
+            "/kiosk/pin", data={"number": "12345678", "pin": "0000", "stage": "pin", "key": "ok"}
+        ).status_code
+        for _ in range(31)
+    ]
+    assert statuses[:30] == [422] * 30 and statuses[30] == 429
+    # Another kiosk is not held up by this one.
+    _other, other_token = kiosk.register_device(world.admin, "活动室")
+    db.session.commit()
+    other = limited.test_client()
+    assert other.post(f"/kiosk/enrol/{other_token}").status_code == 303
+    wrong = {"number": "12345678", "pin": "0000", "stage": "pin", "key": "ok"}
+    assert other.post("/kiosk/pin", data=wrong).status_code == 422
