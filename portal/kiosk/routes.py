@@ -35,6 +35,7 @@ from werkzeug.wrappers import Response
 
 from portal.clock import now_local
 from portal.extensions import db, limiter
+from portal.forms import EmptyForm
 from portal.htmx import is_htmx, render
 from portal.kiosk.forms import CardForm, CheckInForm, CheckOutForm, CorrectForm, KeypadForm
 from portal.models import CheckIn, KioskDevice, Member
@@ -119,18 +120,18 @@ def _start(message: str | None = None, status: int = 200, kind: str = "info"):
 @bp.get("/enrol/<token>")
 def enrol_page(token: str) -> Any:
     """A GET changes nothing (a link preview must not spend the link): one button."""
-    return _screen("kiosk/enrol.html", form=KeypadForm(), token=token)
+    return _screen("kiosk/enrol.html", form=EmptyForm(), token=token)
 
 
 @bp.post("/enrol/<token>")
 def enrol(token: str) -> Any:
-    if not KeypadForm().validate_on_submit():
+    if not EmptyForm().validate_on_submit():
         abort(400)
     try:
         device, device_token = kiosk.enrol(token)
     except DomainError as error:
         db.session.rollback()
-        return _screen("kiosk/enrol.html", 410, form=KeypadForm(), token=token, error=error.message)
+        return _screen("kiosk/enrol.html", 410, form=EmptyForm(), token=token, error=error.message)
     db.session.commit()
     if current_user.is_authenticated:
         logout_user()  # a kiosk never holds a member's login
@@ -398,7 +399,7 @@ def correct() -> Any:
 def sync() -> Any:
     """One check-in or check-out the kiosk kept while the network was down: a card token,
     when it happened (epoch ms) and its own key. Accepted once; a replay answers the same."""
-    if not KeypadForm().validate_on_submit():
+    if not EmptyForm().validate_on_submit():
         abort(400)
     device: KioskDevice = g.kiosk_device
     key = (request.form.get("key") or "")[:64]
