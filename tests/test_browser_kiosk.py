@@ -2,11 +2,12 @@
 (1280×800): 孙志愿 checks in by card, 周志愿 by member number + PIN, both check out after the
 activity; the screen goes back to the start after each and after sitting idle; no screen
 shows a full name; axe finds nothing; every button is at least 60×60 px; a third check-in
-made while the network is cut is delivered once when it returns. Each screen is saved under
-docs/screenshots/kiosk/."""
+made while the network is cut is delivered once when it returns. Each screen is saved (see SHOTS)
+for docs/screenshots/kiosk/."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -21,13 +22,18 @@ from portal.clock import now_local
 from portal.extensions import db
 from portal.models import Activity, CheckIn, HourLog
 from portal.services import cards, kiosk
-from tests.browser_fixtures import Checked, LiveServer, NewPage
+from tests.browser_fixtures import ARTIFACTS, Checked, LiveServer, NewPage
 from tests.support import World, build_world
 
 pytestmark = pytest.mark.browser
 
 PLACE = "社区党群服务中心"
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "kiosk"
+# KIOSK_SCREENSHOTS=1 refreshes docs/screenshots/kiosk/; otherwise they go to test-artifacts/.
+SHOTS = (
+    Path(__file__).resolve().parent.parent / "docs" / "screenshots" / "kiosk"
+    if os.environ.get("KIOSK_SCREENSHOTS") == "1"
+    else ARTIFACTS / "kiosk"
+)
 FULL_NAMES: list[str] = []
 
 
