@@ -502,3 +502,30 @@ def test_wrong_tries_are_limited_per_device(
     assert other.post(f"/kiosk/enrol/{other_token}").status_code == 303
     wrong = {"number": "12345678", "pin": "0000", "stage": "pin", "key": "ok"}
     assert other.post("/kiosk/pin", data=wrong).status_code == 422
+
+
+def test_a_kiosk_visit_and_marked_attendance_never_credit_twice(world: World) -> None:
+    from portal.models import ActivitySignup
+    from portal.services import activities
+
+    device, _token = _device(world)
+    activity = _activity(world, now_local() - timedelta(hours=3), hours=2)
+    for member in (world.volunteer, world.volunteer2):
+        db.session.add(ActivitySignup(activity_id=activity.id, member_id=member.id))
+    db.session.flush()
+    visit = kiosk.check_in(
+        world.volunteer, _where(device), at=activity.starts_at, key="a", activity_id=activity.id
+    )
+    kiosk.check_out(world.volunteer, visit.id, at=activity.ends_at, key="o")
+    created = activities.mark_attendance(
+        world.coordinator, activity.id, [world.volunteer.id, world.volunteer2.id]
+    )
+    assert [log.member_id for log in created] == [world.volunteer2.id]
+    # 周志愿 was marked by the coordinator: a late kiosk check-out adds nothing.
+    late = kiosk.check_in(
+        world.volunteer2, _where(device), at=activity.ends_at, key="b", activity_id=activity.id
+    )
+    with pytest.raises(DomainError):
+        kiosk.check_out(
+            world.volunteer2, late.id, at=activity.ends_at + timedelta(minutes=30), key="c"
+        )

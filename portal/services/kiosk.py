@@ -356,6 +356,10 @@ def check_out(
         at = visit.checked_in_at
     if at - visit.checked_in_at < SHORT_VISIT and not allow_short:
         raise TooShort(_l("You checked in less than 5 minutes ago."))
+    if visit.activity_id is not None and _attendance_logged(visit.activity_id, member.id):
+        raise DomainError(
+            _l("Your hours for this activity are already recorded by the coordinator.")
+        )
     minutes = counted_minutes(visit, at)
     if minutes < 1:
         raise DomainError(
@@ -383,6 +387,37 @@ def check_out(
         hour_service.approve_by_device(log.id, device)
     db.session.flush()
     return visit
+
+
+def _attendance_logged(activity_id: int, member_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(HourLog.id).where(
+                HourLog.activity_id == activity_id,
+                HourLog.member_id == member_id,
+                HourLog.status.in_(("pending", "approved")),
+            )
+        )
+        is not None
+    )
+
+
+def logged_at_kiosk(activity_id: int, member_id: int) -> bool:
+    """Whether the member's hours for this activity came from a kiosk check-out (marking
+    attendance then must not credit them a second time)."""
+    return (
+        db.session.scalar(
+            select(CheckIn.id)
+            .join(HourLog, HourLog.id == CheckIn.hour_log_id)
+            .where(
+                CheckIn.activity_id == activity_id,
+                CheckIn.member_id == member_id,
+                HourLog.status.in_(("pending", "approved")),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def cancel_check_in(member: Member, visit_id: int) -> CheckIn:
