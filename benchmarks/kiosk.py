@@ -41,7 +41,7 @@ from portal.models import (  # noqa: E402
     Team,
     TeamMembership,
 )
-from portal.services import cards, kiosk, teams  # noqa: E402
+from portal.services import cards, devices, teams  # noqa: E402
 
 ADMIN = "13800000000"
 TEAM = "助老服务队"
@@ -92,7 +92,7 @@ def main() -> None:
                 created_by_id=admin.id,
             )
         )
-        _device, enrol_token = kiosk.register_device(admin, KIOSK_PLACE)
+        _device, enrol_token = devices.register_device(admin, KIOSK_PLACE)
         tokens = [cards.card_token(m) for m in newcomers]
         scale = (
             db.session.scalar(select(func.count(Member.id))),

@@ -69,9 +69,9 @@ def kiosk_close_open() -> None:
     """Close check-ins still open past their activity's end (walk-ins after 4 hours): the
     scheduled time is logged as pending and flagged. Run it every 15 minutes (README)."""
     from portal.clock import now_local
-    from portal.services import kiosk
+    from portal.services import presence
 
-    closed = kiosk.close_open(now_local())
+    closed = presence.close_open(now_local())
     db.session.commit()
     click.echo(f"closed {len(closed)} forgotten check-out(s)")
 

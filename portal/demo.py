@@ -176,7 +176,7 @@ def _demo_kiosk(admin, people, elder_team, meals, companionship, care_team) -> s
 
     from portal.clock import now_local
     from portal.models import Activity
-    from portal.services import cards, kiosk
+    from portal.services import cards, devices
 
     elder_team.kiosk_auto_approve = True
     today = now_local().replace(minute=0, second=0)
@@ -208,7 +208,7 @@ def _demo_kiosk(admin, people, elder_team, meals, companionship, care_team) -> s
             f"  {member.name}: member number {member.member_no}, PIN {pin}, "
             f"card token {cards.card_token(member)}"
         )
-    _device, enrol_token = kiosk.register_device(admin, KIOSK_PLACE)
+    _device, enrol_token = devices.register_device(admin, KIOSK_PLACE)
     try:
         link = url_for("kiosk.enrol_page", token=enrol_token, _external=True)
     except RuntimeError:  # no request or SERVER_NAME: print the path

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from portal.clock import now_local
 from portal.extensions import db
 from portal.models import Activity, CheckIn, HourLog
-from portal.services import cards, kiosk
+from portal.services import cards, devices, kiosk, presence
 from tests.browser_fixtures import ARTIFACTS, Checked, LiveServer, NewPage
 from tests.support import World, build_world
 
@@ -116,7 +116,7 @@ def test_two_volunteers_check_in_and_out_at_the_kiosk(
     ]
     cards.set_pin(world.volunteer2, "1357")
     activity = _activity(world, now_local() + timedelta(minutes=30))
-    _device, enrol_token = kiosk.register_device(world.admin, PLACE)
+    _device, enrol_token = devices.register_device(world.admin, PLACE)
     db.session.commit()
     live_server.app.config["KIOSK_IDLE_SECONDS"] = 8
     live_server.app.config["KIOSK_CONFIRM_SECONDS"] = 3
@@ -223,7 +223,7 @@ def test_the_other_kiosk_screens(
     world = build_world()
     FULL_NAMES[:] = [world.volunteer.name, world.volunteer2.name]
     activity = _activity(world, now_local() - timedelta(hours=4), hours=3)
-    device, enrol_token = kiosk.register_device(world.admin, PLACE)
+    device, enrol_token = devices.register_device(world.admin, PLACE)
     forgotten = kiosk.check_in(
         world.volunteer2,
         kiosk.Where.kiosk(device),
@@ -232,7 +232,7 @@ def test_the_other_kiosk_screens(
         activity_id=activity.id,
     )
     db.session.commit()
-    kiosk.close_open(now_local())
+    presence.close_open(now_local())
     db.session.commit()
 
     k = new_page("kiosk-other", width=size[0])
@@ -275,7 +275,7 @@ def test_the_kiosk_works_with_javascript_off(
     FULL_NAMES[:] = [world.volunteer.name, world.volunteer2.name]
     cards.set_pin(world.volunteer2, "2468")
     _activity(world, now_local() - timedelta(minutes=20))
-    _device, enrol_token = kiosk.register_device(world.admin, PLACE)
+    _device, enrol_token = devices.register_device(world.admin, PLACE)
     db.session.commit()
     k = new_page("kiosk-nojs", js=False, width=1280)
     page = k.page

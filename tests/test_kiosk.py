@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from portal.clock import now_local
 from portal.extensions import db
 from portal.models import Activity, AuditEvent, CheckIn, HourLog, JournalEntry, Member
-from portal.services import cards, kiosk, ledger
+from portal.services import cards, devices, kiosk, ledger, presence
 from portal.services.errors import DomainError
 from tests.support import World
 
@@ -21,8 +21,8 @@ PLACE = "社区党群服务中心"
 
 
 def _device(world: World):  # type: ignore[no-untyped-def]
-    device, enrol_token = kiosk.register_device(world.admin, PLACE)
-    device, token = kiosk.enrol(enrol_token)
+    device, enrol_token = devices.register_device(world.admin, PLACE)
+    device, token = devices.enrol(enrol_token)
     db.session.commit()
     return device, token
 
@@ -52,25 +52,25 @@ def _where(device) -> kiosk.Where:  # type: ignore[no-untyped-def]
 
 
 def test_enrolment_link_works_once_and_a_revoked_device_is_refused(world: World) -> None:
-    device, enrol_token = kiosk.register_device(world.admin, PLACE)
-    device, token = kiosk.enrol(enrol_token)
+    device, enrol_token = devices.register_device(world.admin, PLACE)
+    device, token = devices.enrol(enrol_token)
     with pytest.raises(DomainError):
-        kiosk.enrol(enrol_token)
-    assert kiosk.device_by_token(token) is device
-    kiosk.revoke(world.admin, device.id)
+        devices.enrol(enrol_token)
+    assert devices.device_by_token(token) is device
+    devices.revoke(world.admin, device.id)
     db.session.commit()
-    assert kiosk.device_by_token(token) is None
+    assert devices.device_by_token(token) is None
 
 
 def test_a_revoked_kiosk_is_refused_at_once_over_http(
     world: World, app: Flask, app_ctx: Flask
 ) -> None:
-    device, enrol_token = kiosk.register_device(world.admin, PLACE)
+    device, enrol_token = devices.register_device(world.admin, PLACE)
     db.session.commit()
     client = app.test_client()
     assert client.post(f"/kiosk/enrol/{enrol_token}").status_code == 303
     assert client.get("/kiosk").status_code == 200
-    kiosk.revoke(world.admin, device.id)
+    devices.revoke(world.admin, device.id)
     db.session.commit()
     assert client.get("/kiosk").status_code == 403
     assert client.post("/kiosk/card", data={"card": "x"}).status_code == 403
@@ -84,7 +84,7 @@ def test_a_member_session_cannot_use_kiosk_actions_and_a_kiosk_holds_no_login(
     card = cards.card_token(world.volunteer)
     assert member_client.post("/kiosk/card", data={"card": card}).status_code == 403
     # Enrolling a browser where a member is logged in logs that member out first.
-    _device_row, enrol_token = kiosk.register_device(world.admin, PLACE)
+    _device_row, enrol_token = devices.register_device(world.admin, PLACE)
     db.session.commit()
     assert member_client.post(f"/kiosk/enrol/{enrol_token}").status_code == 303
     assert member_client.get("/me").status_code == 302  # no member any more
@@ -231,22 +231,22 @@ def test_a_forgotten_check_out_is_closed_then_corrected_at_the_next_visit(world:
         team_id=world.team.id,
         service_id=world.service.id,
     )
-    assert kiosk.close_open(_today_at(11, 59)) == []
-    closed = kiosk.close_open(_today_at(12, 5))
+    assert presence.close_open(_today_at(11, 59)) == []
+    closed = presence.close_open(_today_at(12, 5))
     assert {c.id for c in closed} == {visit.id, walk_in.id}
     db.session.commit()
     log = kiosk.log_of(visit)
     assert log.minutes == 180 and log.status == "pending"
     assert visit.flag == "forgotten_checkout"
     assert kiosk.log_of(walk_in).minutes == 240
-    assert kiosk.close_open(_today_at(13)) == []  # run again: nothing more
+    assert presence.close_open(_today_at(13)) == []  # run again: nothing more
     # Next time 孙志愿 is identified, the kiosk asks when they left: "1 hour earlier".
-    due = kiosk.correction_due(world.volunteer)
+    due = presence.correction_due(world.volunteer)
     assert due is not None and due.id == visit.id
-    kiosk.correct_leaving(world.volunteer, visit.id, 60)
+    presence.correct_leaving(world.volunteer, visit.id, 60)
     db.session.commit()
     assert kiosk.log_of(visit).minutes == 120
-    assert kiosk.correction_due(world.volunteer) is None
+    assert presence.correction_due(world.volunteer) is None
 
 
 def test_an_offline_check_in_arriving_more_than_12_hours_late_is_flagged(world: World) -> None:
@@ -276,13 +276,13 @@ def test_an_offline_check_in_arriving_more_than_12_hours_late_is_flagged(world: 
 def test_an_expired_rotating_code_is_refused(world: World) -> None:
     device, _token = _device(world)
     now = time.time()
-    code = kiosk.place_code(device, now)
-    assert kiosk.device_from_code(code, now) is device
-    assert kiosk.device_from_code(code, now + 30) is device  # scanned as it rotated
-    with pytest.raises(kiosk.CodeExpired):
-        kiosk.device_from_code(code, now + 90)
+    code = devices.place_code(device, now)
+    assert devices.device_from_code(code, now) is device
+    assert devices.device_from_code(code, now + 30) is device  # scanned as it rotated
+    with pytest.raises(devices.CodeExpired):
+        devices.device_from_code(code, now + 90)
     with pytest.raises(DomainError):
-        kiosk.device_from_code(code + "x", now)
+        devices.device_from_code(code + "x", now)
 
 
 def test_the_identity_between_screens_expires_and_is_bound_to_the_device(
@@ -309,7 +309,7 @@ def test_a_member_of_another_community_is_not_identified_here(world: World) -> N
 
 
 def _enrolled_client(world: World, app: Flask):  # type: ignore[no-untyped-def]
-    device, enrol_token = kiosk.register_device(world.admin, PLACE)
+    device, enrol_token = devices.register_device(world.admin, PLACE)
     db.session.commit()
     client = app.test_client()
     assert client.get(f"/kiosk/enrol/{enrol_token}").status_code == 200
@@ -440,13 +440,13 @@ def test_the_rotating_code_on_a_phone(world: World, app: Flask, app_ctx: Flask, 
     db.session.commit()
     assert client.get("/kiosk/code").status_code == 200
     phone = login(world.volunteer)
-    code = kiosk.place_code(device, time.time())
+    code = devices.place_code(device, time.time())
     page = phone.get(f"/kiosk/at/{code}")
     assert page.status_code == 200 and "义诊" in page.get_data(as_text=True)
     done = phone.post(f"/kiosk/at/{code}/in", data={"key": "p1", "activity": str(activity.id)})
     assert done.status_code == 303
     assert db.session.scalars(select(CheckIn)).one().source == "place_code"
-    old = kiosk.place_code(device, time.time() - 120)
+    old = devices.place_code(device, time.time() - 120)
     assert phone.get(f"/kiosk/at/{old}").status_code == 410
 
 
@@ -458,7 +458,7 @@ def test_the_coordinator_sees_who_is_here_and_the_flagged_records(
     kiosk.check_in(
         world.volunteer, _where(device), at=activity.starts_at, key="a", activity_id=activity.id
     )
-    kiosk.close_open(now_local())
+    presence.close_open(now_local())
     kiosk.check_in(
         world.volunteer2,
         _where(device),
@@ -475,7 +475,7 @@ def test_the_coordinator_sees_who_is_here_and_the_flagged_records(
     assert fragment.get_data(as_text=True).lstrip().startswith('<div id="here"')
     response = coordinator.post("/kiosk/here/checkout-all", data={"place": PLACE})
     assert response.status_code == 303
-    assert kiosk.here_now(world.community.id, PLACE) == []
+    assert presence.here_now(world.community.id, PLACE) == []
 
 
 def test_wrong_tries_are_limited_per_device(
@@ -484,7 +484,7 @@ def test_wrong_tries_are_limited_per_device(
     from tests.conftest import _test_config
 
     limited = make_app({**_test_config(database_url), "RATELIMIT_ENABLED": True})
-    _device_row, enrol_token = kiosk.register_device(world.admin, PLACE)
+    _device_row, enrol_token = devices.register_device(world.admin, PLACE)
     db.session.commit()
     client = limited.test_client()
     assert client.post(f"/kiosk/enrol/{enrol_token}").status_code == 303
@@ -496,7 +496,7 @@ def test_wrong_tries_are_limited_per_device(
     ]
     assert statuses[:30] == [422] * 30 and statuses[30] == 429
     # Another kiosk is not held up by this one.
-    _other, other_token = kiosk.register_device(world.admin, "活动室")
+    _other, other_token = devices.register_device(world.admin, "活动室")
     db.session.commit()
     other = limited.test_client()
     assert other.post(f"/kiosk/enrol/{other_token}").status_code == 303

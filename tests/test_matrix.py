@@ -27,7 +27,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
-from portal.services import kiosk
+from portal.services import devices
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -392,8 +392,8 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         world.other_coordinator,
     ):
         db.session.add(Notification(member_id=member.id, kind="join_accepted", params="{}"))
-    device, enrol = kiosk.register_device(world.admin, "二楼")
-    spare, _spare_enrol = kiosk.register_device(world.admin, "活动室")
+    device, enrol = devices.register_device(world.admin, "二楼")
+    spare, _spare_enrol = devices.register_device(world.admin, "活动室")
     db.session.commit()
     data = {
         "once": uuid.uuid4().hex,
@@ -432,7 +432,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         service=world.service.id,
         enrol=enrol,
         device=spare.id,
-        code=kiosk.place_code(device, time.time()),
+        code=devices.place_code(device, time.time()),
         **requests,
     )
     return world, ids, data

@@ -23,7 +23,7 @@ from portal.htmx import render
 from portal.kiosk.forms import CheckInForm, CheckOutForm, MemberNoForm, PinForm, PlaceForm
 from portal.kiosk.routes import device_required
 from portal.models import Member, Team, TeamMembership
-from portal.services import cards, kiosk, teams
+from portal.services import cards, devices, kiosk, presence, teams
 from portal.services.errors import DomainError
 
 bp = Blueprint("places", __name__)
@@ -41,13 +41,13 @@ def code_screen() -> Any:
     from flask import g
 
     device = g.kiosk_device
-    url = url_for("places.at_place", code=kiosk.place_code(device, time.time()), _external=True)
+    url = url_for("places.at_place", code=devices.place_code(device, time.time()), _external=True)
     response = current_app.make_response(
         render(
             "kiosk/code.html",
             qr=cards.qr_svg(url, scale=8),
             device=device,
-            refresh=kiosk.CODE_WINDOW_SECONDS,
+            refresh=devices.CODE_WINDOW_SECONDS,
             idle_seconds=0,
         )
     )
@@ -57,7 +57,7 @@ def code_screen() -> Any:
 
 def _place_from(code: str, grace: int = 1) -> Any:
     try:
-        return kiosk.device_from_code(code, time.time(), grace_windows=grace)
+        return devices.device_from_code(code, time.time(), grace_windows=grace)
     except DomainError as error:
         db.session.rollback()
         abort(
@@ -150,7 +150,7 @@ def at_place_out(code: str) -> Response:
 
 def _overseer() -> Member:
     me = current_member()
-    if not kiosk.may_oversee(me):
+    if not presence.may_oversee(me):
         abort(403)
     return me
 
@@ -159,7 +159,7 @@ def _overseer() -> Member:
 @login_required
 def here() -> str:
     me = _overseer()
-    places = kiosk.places_for(me)
+    places = devices.places_for(me)
     place = request.args.get("place") or (places[0] if places else "")
     if place and place not in places:
         abort(404)
@@ -168,8 +168,8 @@ def here() -> str:
         "here",
         places=places,
         place=place,
-        visits=kiosk.here_now(me.community_id, place) if place else [],
-        flagged=kiosk.flagged(me.community_id, place) if place else [],
+        visits=presence.here_now(me.community_id, place) if place else [],
+        flagged=presence.flagged(me.community_id, place) if place else [],
         form=EmptyForm(),
     )
 
@@ -179,10 +179,10 @@ def here() -> str:
 def check_out_all() -> Response:
     me = _overseer()
     place = request.form.get("place", "")
-    if place not in kiosk.places_for(me):
+    if place not in devices.places_for(me):
         abort(404)
     return one_button(
-        lambda: kiosk.check_out_everyone(me, place, now_local()),
+        lambda: presence.check_out_everyone(me, place, now_local()),
         done=_("Everyone at %(place)s has been checked out.", place=place),
         back_to=url_for("places.here", place=place),
     )
@@ -264,7 +264,7 @@ def admin_kiosks() -> Any:
     form = PlaceForm()
     status = 200
     if form.validate_on_submit():
-        ok, made = submit(form, lambda: kiosk.register_device(me, form.place.data or ""))
+        ok, made = submit(form, lambda: devices.register_device(me, form.place.data or ""))
         if ok and made is not None:
             # Shown once, in the next page only: only its hash is stored.
             link = url_for("kiosk.enrol_page", token=made[1], _external=True)
@@ -278,7 +278,7 @@ def admin_kiosks() -> Any:
             render(
                 "admin/kiosks.html",
                 form=form,
-                devices=kiosk.devices_of(me),
+                devices=devices.devices_of(me),
                 enrol_link=session.pop("kiosk_enrol_link", None),
                 button=EmptyForm(),
                 pin_form=MemberNoForm(formdata=None),
@@ -295,7 +295,7 @@ def admin_kiosks() -> Any:
 def revoke(device_id: int) -> Response:
     me = _admin()
     return one_button(
-        lambda: kiosk.revoke(me, device_id),
+        lambda: devices.revoke(me, device_id),
         done=_("The kiosk has been revoked; it stopped working at once."),
         back_to=url_for("places.admin_kiosks"),
     )

@@ -39,7 +39,7 @@ from portal.forms import EmptyForm
 from portal.htmx import is_htmx, render
 from portal.kiosk.forms import CardForm, CheckInForm, CheckOutForm, CorrectForm, KeypadForm
 from portal.models import CheckIn, KioskDevice, Member
-from portal.services import kiosk
+from portal.services import devices, kiosk, presence
 from portal.services.errors import DomainError
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
@@ -61,7 +61,7 @@ def device_from_cookie() -> KioskDevice | None:
         token = _cookie_signer().loads(raw)
     except BadSignature:
         return None
-    return kiosk.device_by_token(str(token))
+    return devices.device_by_token(str(token))
 
 
 def device_required(view: F) -> F:
@@ -128,7 +128,7 @@ def enrol(token: str) -> Any:
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        device, device_token = kiosk.enrol(token)
+        device, device_token = devices.enrol(token)
     except DomainError as error:
         db.session.rollback()
         return _screen("kiosk/enrol.html", 410, form=EmptyForm(), token=token, error=error.message)
@@ -159,7 +159,7 @@ def start() -> Any:
 def _member_screen(member: Member, message: str | None = None, status: int = 200):
     device: KioskDevice = g.kiosk_device
     who = kiosk.who_token(member, device)
-    due = kiosk.correction_due(member)
+    due = presence.correction_due(member)
     if due is not None:
         return _screen(
             "kiosk/correct.html",
@@ -167,7 +167,9 @@ def _member_screen(member: Member, message: str | None = None, status: int = 200
             masked=member.masked_name,
             form=CorrectForm(formdata=None, who=who, key=uuid.uuid4().hex),
             visit=due,
-            times=[(m, due.checked_out_at - timedelta(minutes=m)) for m in kiosk.EARLIER_CHOICES],
+            times=[
+                (m, due.checked_out_at - timedelta(minutes=m)) for m in presence.EARLIER_CHOICES
+            ],
         )
     choices, walk_ins = kiosk.choices_here(member, device.place, now_local())
     teams, services = kiosk.walk_in_options(member)
@@ -383,7 +385,7 @@ def correct() -> Any:
         abort(400)
     member = _who(form)
     try:
-        kiosk.correct_leaving(member, form.visit.data or 0, form.earlier.data or 0)
+        presence.correct_leaving(member, form.visit.data or 0, form.earlier.data or 0)
     except DomainError as error:
         db.session.rollback()
         return _member_screen(member, str(error.message), 422)

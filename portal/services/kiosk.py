@@ -1,5 +1,7 @@
-"""The kiosk's rules: devices, identification between screens, check-in and check-out,
-forgotten check-outs, who is here, the rotating place code and offline delivery.
+"""The kiosk's rules for a visit: identification between screens, check-in and check-out,
+and offline delivery. The devices themselves and the rotating place code are in
+portal/services/devices.py; forgotten check-outs and who is here in
+portal/services/presence.py.
 
 Check-in times are the city's wall-clock time (naive), like activities; device contact
 times are naive UTC, like every other timestamp. Services flush, never commit.
@@ -7,117 +9,30 @@ times are naive UTC, like every other timestamp. Services flush, never commit.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Activity, CheckIn, HourLog, KioskDevice, Member, Service, Team
-from portal.models._time import utcnow
-from portal.services import audit, cards, ledger, teams
+from portal.services import cards, ledger, teams
 from portal.services import hours as hour_service
-from portal.services.errors import DomainError, Forbidden
+from portal.services.errors import DomainError
 from portal.services.locking import lock_row
 
-ENROL_VALID = timedelta(days=7)
-SEEN_EVERY = timedelta(minutes=1)
 OPENS_BEFORE = timedelta(hours=1)
 WALK_IN_LONGEST = timedelta(hours=4)
 SHORT_VISIT = timedelta(minutes=5)
 LATE_SYNC = timedelta(hours=12)
-CODE_WINDOW_SECONDS = 30
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _setting(name: str, default: int) -> int:
     return int(current_app.config.get(name, default))
-
-
-# --- devices ----------------------------------------------------------------------------
-
-
-def register_device(admin: Member, place: str) -> tuple[KioskDevice, str]:
-    """A new device for a place; returns it and its one-time enrolment token (shown once)."""
-    if not admin.is_admin:
-        raise Forbidden(_l("Only an admin can register a kiosk."))
-    place = (place or "").strip()
-    if not 1 <= len(place) <= 200:
-        raise DomainError(_l("Enter the place (up to 200 characters)."), field="place")
-    token = secrets.token_urlsafe(24)
-    device = KioskDevice(
-        community_id=admin.community_id,
-        place=place,
-        enrol_token_hash=_hash(token),
-        enrol_expires_at=utcnow() + ENROL_VALID,
-        created_by_id=admin.id,
-    )
-    db.session.add(device)
-    db.session.flush()
-    audit.record(admin, "kiosk.register", device, community_id=device.community_id, place=place)
-    return device, token
-
-
-def enrol(enrol_token: str) -> tuple[KioskDevice, str]:
-    """Spend a one-time enrolment token; returns the device and its long-lived token."""
-    device = db.session.scalar(
-        select(KioskDevice).where(KioskDevice.enrol_token_hash == _hash(enrol_token or ""))
-    )
-    if device is None or device.revoked or (device.enrol_expires_at or utcnow()) < utcnow():
-        raise DomainError(_l("This enrolment link is used, expired or unknown."))
-    token = secrets.token_urlsafe(32)
-    device.token_hash = _hash(token)
-    device.enrol_token_hash = None
-    device.enrol_expires_at = None
-    device.enrolled_at = device.last_seen_at = utcnow()
-    db.session.flush()
-    return device, token
-
-
-def device_by_token(token: str | None) -> KioskDevice | None:
-    """The enrolled, unrevoked device with this token; notes the contact (at most once a
-    minute, to save a write on every tap)."""
-    if not token:
-        return None
-    device = db.session.scalar(select(KioskDevice).where(KioskDevice.token_hash == _hash(token)))
-    if device is None or device.revoked:
-        return None
-    now = utcnow()
-    if device.last_seen_at is None or now - device.last_seen_at >= SEEN_EVERY:
-        device.last_seen_at = now
-    return device
-
-
-def revoke(admin: Member, device_id: int) -> KioskDevice:
-    device = db.session.get(KioskDevice, device_id)
-    if device is None or not admin.is_admin or device.community_id != admin.community_id:
-        raise Forbidden(_l("Only an admin of its community can revoke a kiosk."))
-    if device.revoked_at is None:
-        device.revoked_at = utcnow()
-        device.token_hash = None
-        device.enrol_token_hash = None
-        audit.record(admin, "kiosk.revoke", device, community_id=device.community_id)
-    db.session.flush()
-    return device
-
-
-def devices_of(admin: Member) -> list[KioskDevice]:
-    return list(
-        db.session.scalars(
-            select(KioskDevice)
-            .where(KioskDevice.community_id == admin.community_id)
-            .order_by(KioskDevice.revoked_at.is_not(None), KioskDevice.place, KioskDevice.id)
-        )
-    )
 
 
 # --- who is at the screen (between two taps, never a login) ------------------------------
@@ -440,209 +355,6 @@ def log_of(visit: CheckIn) -> HourLog | None:
 
 def balance(member: Member) -> int:
     return ledger.balance_of(member)
-
-
-# --- forgotten check-outs ---------------------------------------------------------------
-
-
-def close_open(now: datetime) -> list[CheckIn]:
-    """Close every check-in still open past its activity's end (a walk-in after 4 hours):
-    the scheduled time is logged as pending, and the check-in flagged for the coordinator."""
-    closed: list[CheckIn] = []
-    candidates = db.session.scalars(
-        select(CheckIn.id).where(
-            CheckIn.checked_out_at.is_(None),
-            CheckIn.cancelled_at.is_(None),
-            CheckIn.checked_in_at <= now - timedelta(minutes=1),
-        )
-    ).all()
-    for visit_id in candidates:
-        visit = lock_row(CheckIn, visit_id)
-        if visit is None or visit.checked_out_at is not None:
-            continue
-        end = visit.activity.ends_at if visit.activity else visit.checked_in_at + WALK_IN_LONGEST
-        if now < end:
-            continue
-        member = db.session.get(Member, visit.member_id)
-        assert member is not None
-        visit.flag = "forgotten_checkout"
-        try:
-            with db.session.begin_nested():
-                check_out(member, visit.id, at=end, key=f"close-open:{visit.id}", allow_short=True)
-        except DomainError:
-            # No hours fit (the day limit, or nothing to count): closed without a log.
-            visit.checked_out_at = end
-            visit.checkout_key = f"close-open:{visit.id}"
-        visit.flag = "forgotten_checkout"
-        db.session.flush()
-        closed.append(visit)
-    return closed
-
-
-EARLIER_CHOICES = (0, 30, 60)
-
-
-def correction_due(member: Member) -> CheckIn | None:
-    """A forgotten check-out whose pending log the member has not corrected yet."""
-    return db.session.scalar(
-        select(CheckIn)
-        .join(HourLog, HourLog.id == CheckIn.hour_log_id)
-        .where(
-            CheckIn.member_id == member.id,
-            CheckIn.flag == "forgotten_checkout",
-            CheckIn.corrected_at.is_(None),
-            HourLog.status == "pending",
-        )
-        .order_by(CheckIn.id)
-        .limit(1)
-    )
-
-
-def correct_leaving(member: Member, visit_id: int, minutes_earlier: int) -> CheckIn:
-    """ "上次您几点离开？" — the member says they left at the scheduled end, or 30 or 60
-    minutes earlier; the pending log is corrected (or cancelled when nothing is left)."""
-    if minutes_earlier not in EARLIER_CHOICES:
-        raise DomainError(_l("Choose one of the three times."))
-    visit = _locked_visit(member, visit_id)
-    log = lock_row(HourLog, visit.hour_log_id) if visit.hour_log_id else None
-    if visit.corrected_at is not None or log is None or log.status != "pending":
-        return visit
-    assert visit.checked_out_at is not None
-    left = visit.checked_out_at - timedelta(minutes=minutes_earlier)
-    minutes = counted_minutes(visit, max(left, visit.checked_in_at))
-    before = log.minutes
-    if minutes < 1:
-        log.status = "cancelled"
-        log.decided_at = utcnow()
-    else:
-        log.minutes = minutes
-    visit.checked_out_at = max(left, visit.checked_in_at)
-    visit.corrected_at = utcnow()
-    audit.record(
-        None,
-        "hour_log.kiosk_correct",
-        log,
-        community_id=log.community_id,
-        before=before,
-        after=minutes,
-        check_in=visit.id,
-    )
-    db.session.flush()
-    return visit
-
-
-# --- who is here now --------------------------------------------------------------------
-
-
-def places_for(coordinator: Member) -> list[str]:
-    """The kiosk places of the coordinator's (or admin's) community."""
-    return list(
-        db.session.scalars(
-            select(KioskDevice.place)
-            .where(KioskDevice.community_id == coordinator.community_id)
-            .distinct()
-            .order_by(KioskDevice.place)
-        )
-    )
-
-
-def may_oversee(member: Member) -> bool:
-    return member.is_admin or bool(teams.coordinated_team_ids(member))
-
-
-def here_now(community_id: int, place: str) -> list[CheckIn]:
-    return list(
-        db.session.scalars(
-            select(CheckIn)
-            .where(
-                CheckIn.community_id == community_id,
-                CheckIn.place == place,
-                CheckIn.checked_out_at.is_(None),
-            )
-            .order_by(CheckIn.checked_in_at)
-        )
-    )
-
-
-def flagged(community_id: int, place: str, limit: int = 50) -> list[CheckIn]:
-    """Check-ins a coordinator should look at (forgotten check-outs, late offline
-    deliveries) whose hour log still waits for a decision."""
-    return list(
-        db.session.scalars(
-            select(CheckIn)
-            .join(HourLog, HourLog.id == CheckIn.hour_log_id)
-            .where(
-                CheckIn.community_id == community_id,
-                CheckIn.place == place,
-                CheckIn.flag.is_not(None),
-                HourLog.status == "pending",
-            )
-            .order_by(CheckIn.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def check_out_everyone(coordinator: Member, place: str, now: datetime) -> int:
-    """The end of an event: everyone at the place is checked out now (the coordinator
-    witnesses nothing here: the logs stay pending unless the team auto-approves)."""
-    if not may_oversee(coordinator):
-        raise Forbidden(_l("Only a coordinator or admin can check everyone out."))
-    count = 0
-    for visit in here_now(coordinator.community_id, place):
-        member = db.session.get(Member, visit.member_id)
-        assert member is not None
-        try:
-            with db.session.begin_nested():
-                check_out(member, visit.id, at=now, key=f"all:{visit.id}", allow_short=True)
-        except DomainError:
-            visit.checked_out_at = max(now, visit.checked_in_at)
-            visit.cancelled_at = visit.checked_out_at
-        count += 1
-    audit.record(
-        coordinator,
-        "kiosk.check_out_everyone",
-        coordinator,
-        community_id=coordinator.community_id,
-        place=place,
-        count=count,
-    )
-    db.session.flush()
-    return count
-
-
-# --- the rotating place code ------------------------------------------------------------
-
-
-def _codes() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="place-code")
-
-
-def window(now_epoch: float) -> int:
-    return int(now_epoch // CODE_WINDOW_SECONDS)
-
-
-def place_code(device: KioskDevice, now_epoch: float) -> str:
-    return _codes().dumps([device.id, window(now_epoch)])
-
-
-class CodeExpired(DomainError):
-    pass
-
-
-def device_from_code(code: str, now_epoch: float, *, grace_windows: int = 1) -> KioskDevice:
-    """The place a code names, if it was shown in this window or the one before (a code
-    scanned just before it rotated still works; a screenshot of an older one does not)."""
-    try:
-        device_id, shown = _codes().loads(code or "")
-    except (BadSignature, SignatureExpired, ValueError, TypeError):
-        raise DomainError(_l("This code is not valid.")) from None
-    if window(now_epoch) - int(shown) > grace_windows:
-        raise CodeExpired(_l("This code has expired. Scan the code on the screen again."))
-    device = db.session.get(KioskDevice, device_id)
-    if device is None or device.revoked:
-        raise DomainError(_l("This code is not valid."))
-    return device
 
 
 # --- offline delivery -------------------------------------------------------------------
