@@ -237,6 +237,7 @@ def test_a_forgotten_check_out_is_closed_then_corrected_at_the_next_visit(world:
     db.session.commit()
     log = kiosk.log_of(visit)
     assert log.minutes == 180 and log.status == "pending"
+    assert log.review_reason == "forgotten_checkout"  # shown in the approval queue
     assert visit.flag == "forgotten_checkout"
     assert kiosk.log_of(walk_in).minutes == 240
     assert presence.close_open(_today_at(13)) == []  # run again: nothing more

@@ -76,6 +76,15 @@ def upgrade():
         batch_op.create_index('ix_check_ins_here', ['community_id', 'place', 'checked_out_at'], unique=False)
         batch_op.create_index('ix_check_ins_member_open', ['member_id', 'checked_out_at'], unique=False)
 
+    # Kiosk logs a coordinator should check say why in the approval queue.
+    with op.batch_alter_table('hour_logs', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_hour_logs_review_reason'), type_='check')
+        batch_op.create_check_constraint(
+            op.f('ck_hour_logs_review_reason'),
+            "review_reason IS NULL OR review_reason IN "
+            "('unverified_resident', 'over_estimate', 'forgotten_checkout', 'late_sync')",
+        )
+
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.add_column(sa.Column('card_version', sa.Integer(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('pin_failures', sa.Integer(), server_default='0', nullable=False))
@@ -84,6 +93,13 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('hour_logs', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_hour_logs_review_reason'), type_='check')
+        batch_op.create_check_constraint(
+            op.f('ck_hour_logs_review_reason'),
+            "review_reason IS NULL OR review_reason IN ('unverified_resident', 'over_estimate')",
+        )
+
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.drop_column('pin_locked_until')
         batch_op.drop_column('pin_failures')

@@ -14,7 +14,7 @@ from portal.models.team import Team
 LOG_STATUSES = ("pending", "approved", "rejected", "cancelled")
 LOG_SOURCES = ("self", "kiosk", "request", "activity")
 # Why a log that would otherwise have been credited at once waits for a coordinator.
-REVIEW_REASONS = ("unverified_resident", "over_estimate")
+REVIEW_REASONS = ("unverified_resident", "over_estimate", "forgotten_checkout", "late_sync")
 MAX_LOG_MINUTES = 720
 MAX_DAY_MINUTES = 24 * 60
 
@@ -61,7 +61,8 @@ class HourLog(db.Model):
         ),
         CheckConstraint("source IN ('self', 'kiosk', 'request', 'activity')", name="source"),
         CheckConstraint(
-            "review_reason IS NULL OR review_reason IN ('unverified_resident', 'over_estimate')",
+            "review_reason IS NULL OR review_reason IN "
+            "('unverified_resident', 'over_estimate', 'forgotten_checkout', 'late_sync')",
             name="review_reason",
         ),
         CheckConstraint("status <> 'approved' OR entry_id IS NOT NULL", name="approved_posted"),

@@ -297,6 +297,8 @@ def check_out(
     visit.hour_log_id = log.id
     if _late(at, received):
         visit.flag = "late_sync"
+    # The coordinator's queue says why this log needs a look (HourLog.review_reason).
+    log.review_reason = visit.flag
     team = db.session.get(Team, visit.team_id)
     if device is not None and team is not None and team.kiosk_auto_approve and visit.flag is None:
         hour_service.approve_by_device(log.id, device)
