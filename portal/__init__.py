@@ -64,12 +64,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
 
+    from portal.kiosk import routes as kiosk_routes
+
+    kiosk_routes.init_app(app)
+
     from portal.activities.routes import bp as activities_bp
     from portal.admin.routes import bp as admin_bp
     from portal.approvals.routes import bp as approvals_bp
     from portal.auth.routes import bp as auth_bp
     from portal.family.routes import bp as family_bp
     from portal.hours.routes import bp as hours_bp
+    from portal.kiosk.places import bp as places_bp
+    from portal.kiosk.routes import bp as kiosk_bp
     from portal.main.routes import bp as main_bp
     from portal.me.routes import bp as me_bp
     from portal.members.routes import bp as members_bp
@@ -90,6 +96,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         requests_bp,
         family_bp,
         members_bp,
+        kiosk_bp,
+        places_bp,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -1,4 +1,4 @@
-"""`flask` commands: make-admin, demo load, ledger verify."""
+"""`flask` commands: make-admin, demo load, ledger verify, kiosk close-open."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from portal.services import ledger, members
 
 demo_cli = AppGroup("demo", help="Demonstration data.")
 ledger_cli = AppGroup("ledger", help="The books.")
+kiosk_cli = AppGroup("kiosk", help="Community-centre kiosks.")
 
 
 @click.command("make-admin")
@@ -63,7 +64,20 @@ def ledger_verify() -> None:
     sys.exit(1)
 
 
+@kiosk_cli.command("close-open")
+def kiosk_close_open() -> None:
+    """Close check-ins still open past their activity's end (walk-ins after 4 hours): the
+    scheduled time is logged as pending and flagged. Run it every 15 minutes (README)."""
+    from portal.clock import now_local
+    from portal.services import presence
+
+    closed = presence.close_open(now_local())
+    db.session.commit()
+    click.echo(f"closed {len(closed)} forgotten check-out(s)")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(make_admin)
     app.cli.add_command(demo_cli)
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(kiosk_cli)

@@ -98,4 +98,12 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         # approves (portal/services/credits.py).
         "REQUEST_TOLERANCE_PERCENT": int(os.environ.get("REQUEST_TOLERANCE_PERCENT", "50")),
         "REQUEST_TOLERANCE_MINUTES": int(os.environ.get("REQUEST_TOLERANCE_MINUTES", "30")),
+        # The kiosk (portal/services/kiosk.py): minutes at check-out are rounded to this; a
+        # screen untouched this long goes back to the start (with a visible countdown); who
+        # was identified is remembered between two taps for at most this long; the
+        # confirmation stays this long.
+        "KIOSK_ROUND_MINUTES": int(os.environ.get("KIOSK_ROUND_MINUTES", "5")),
+        "KIOSK_IDLE_SECONDS": int(os.environ.get("KIOSK_IDLE_SECONDS", "20")),
+        "KIOSK_IDENTIFY_SECONDS": 20,
+        "KIOSK_CONFIRM_SECONDS": 5,
     }

@@ -155,9 +155,65 @@ def load_demo() -> str:
     family.gift(daughter, mother.id, 300, key="demo-daughter-to-mother")
     # The admin has visited 李奶奶, so her confirmations credit volunteers directly.
     credits.verify_member(admin, mother.id)
+    kiosk_note = _demo_kiosk(admin, people, elder_team, meals, companionship, care_team)
     db.session.flush()
     return (
         f"Loaded {len(created)} communities, {len(TEAMS) * len(created)} teams, "
         f"{len(PEOPLE)} demo accounts (password {DEMO_PASSWORD}); "
-        f"ledger has {ledger.verify().entries} entries."
+        f"ledger has {ledger.verify().entries} entries.\n{kiosk_note}"
+    )
+
+
+KIOSK_PLACE = "社区党群服务中心"
+# The demo volunteers' kiosk PINs (README): 孙志愿 and 周志愿.
+DEMO_PINS = {"volunteer": "2468", "volunteer2": "1357"}
+
+
+def _demo_kiosk(admin, people, elder_team, meals, companionship, care_team) -> str:  # type: ignore[no-untyped-def]
+    """A kiosk at the community centre, today's and tomorrow's activities there, and the
+    volunteers' PINs: a newcomer can try the kiosk at once."""
+    from flask import url_for
+
+    from portal.clock import now_local
+    from portal.models import Activity
+    from portal.services import cards, devices
+
+    elder_team.kiosk_auto_approve = True
+    today = now_local().replace(minute=0, second=0)
+    for day in (0, 1):
+        base = today.replace(hour=9) + timedelta(days=day)
+        for team, service, title, start, length in (
+            (elder_team, meals, "长者食堂助餐", base, 3),
+            (care_team, companionship, "陪伴聊天室", base.replace(hour=14), 2),
+            # Open all day for trying the kiosk whenever the demo is loaded.
+            (elder_team, companionship, "全天志愿服务", base.replace(hour=0), 23),
+        ):
+            db.session.add(
+                Activity(
+                    team_id=team.id,
+                    service_id=service.id,
+                    title=title,
+                    starts_at=start,
+                    ends_at=start + timedelta(hours=length),
+                    place=KIOSK_PLACE,
+                    capacity=30,
+                    created_by_id=people["coordinator"].id,
+                )
+            )
+    lines = []
+    for role, pin in DEMO_PINS.items():
+        member = people[role]
+        cards.set_pin(member, pin)
+        lines.append(
+            f"  {member.name}: member number {member.member_no}, PIN {pin}, "
+            f"card token {cards.card_token(member)}"
+        )
+    _device, enrol_token = devices.register_device(admin, KIOSK_PLACE)
+    try:
+        link = url_for("kiosk.enrol_page", token=enrol_token, _external=True)
+    except RuntimeError:  # no request or SERVER_NAME: print the path
+        link = f"/kiosk/enrol/{enrol_token}"
+    return (
+        f"Kiosk at {KIOSK_PLACE}: open {link} once in the kiosk's browser (one-time link).\n"
+        + "\n".join(lines)
     )

@@ -62,6 +62,9 @@ REVIEW_REASON_LABELS = {
         "Confirmed by a resident nobody has verified in person yet: please check"
     ),
     "over_estimate": _l("Much longer than estimated: please check"),
+    # Kiosk check-ins (issue 10).
+    "forgotten_checkout": _l("Forgot to check out at the kiosk: the scheduled end was counted"),
+    "late_sync": _l("Sent by an offline kiosk more than 12 hours late: please check"),
 }
 
 ENTRY_KIND_LABELS = {

@@ -11,6 +11,9 @@ CSP = (
     "object-src 'none'"
 )
 
+# The kiosk device's cookie (portal/kiosk/routes.py), named here to keep imports one-way.
+KIOSK_COOKIE = "kiosk_device"
+
 # Pages whose forms hold a phone number and password (and a CSRF token bound to a session).
 _NEVER_CACHED = {"auth.login", "auth.register"}
 
@@ -20,7 +23,10 @@ def _private(response: Response) -> bool:
     for the next person to see with Back; static assets keep their caching."""
     if request.endpoint == "static":
         return False
-    return request.endpoint in _NEVER_CACHED or bool(current_user.is_authenticated)
+    # The hallway kiosk is the most shared screen of all: nothing of one person may be
+    # found in its cache by the next.
+    kiosk = (request.endpoint or "").startswith("kiosk") or KIOSK_COOKIE in request.cookies
+    return request.endpoint in _NEVER_CACHED or kiosk or bool(current_user.is_authenticated)
 
 
 def init_app(app: Flask) -> None:

@@ -179,7 +179,7 @@ def test_no_input_gives_a_server_error(
 ) -> None:
     world, ids, data = _build()
     FIELD_NAMES.update(data)
-    clients = {role: _client(role, world, login, app) for role in ROLES}
+    clients = {role: _client(role, world, login, app, ids) for role in ROLES}
     histogram: Counter[int] = Counter()
     failures: list[str] = []
 

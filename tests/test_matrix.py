@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,7 +27,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
-from portal.services import hours, ledger
+from portal.services import devices, hours, ledger
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -39,12 +40,18 @@ ROLES = [
     "coordinator",
     "other_admin",
     "admin",
+    # A browser enrolled as a community-centre kiosk (issue 10): it reaches only kiosk pages.
+    "kiosk",
 ]
 
 
-def _client(role: str, world: World, login, app) -> FlaskClient:  # type: ignore[no-untyped-def]
+def _client(role: str, world: World, login, app, ids) -> FlaskClient:  # type: ignore[no-untyped-def]
     if role == "visitor":
         return app.test_client()
+    if role == "kiosk":
+        client = app.test_client()
+        assert client.post(f"/kiosk/enrol/{ids['enrol']}").status_code == 303
+        return client
     member = {
         "member": world.resident,
         "volunteer": world.volunteer,
@@ -117,6 +124,26 @@ ADMIN_PAGES: dict[str, int] = {
 }
 VOLUNTEER_ONLY: dict[str, int] = {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "volunteer": 303}
 ADMIN_ONLY: dict[str, int] = {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "admin": 303}
+KIOSK_SCREENS = {
+    "/kiosk",
+    "/healthz",
+    "/kiosk/pin",
+    "/kiosk/card",
+    "/kiosk/member",
+    "/kiosk/in",
+    "/kiosk/out",
+    "/kiosk/correct",
+    "/kiosk/sync",
+    "/kiosk/code",
+    "/kiosk/enrol/{enrol}",
+}
+KIOSK_ONLY: dict[str, int] = {**dict.fromkeys(ROLES, 403), "kiosk": 200}
+OVERSEERS: dict[str, int] = {
+    **dict.fromkeys(ROLES, 403),
+    "visitor": LOGIN,
+    "admin": 200,
+    "other_admin": 200,
+}
 CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/", OPEN_PAGES),
     ("GET", "/healthz", OPEN_PAGES),
@@ -291,7 +318,58 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
         },
     ),
     ("POST", "/me/settings/phone", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
+    # The kiosk (issue 10): device screens refuse every member session and a visitor (403).
+    ("GET", "/kiosk", KIOSK_ONLY),
+    ("GET", "/kiosk/pin", KIOSK_ONLY),
+    ("POST", "/kiosk/pin", KIOSK_ONLY),
+    ("POST", "/kiosk/card", {**KIOSK_ONLY, "kiosk": 422}),
+    # No one identified in the last 20 s: back to the start screen.
+    ("GET", "/kiosk/member", {**KIOSK_ONLY, "kiosk": 303}),
+    ("POST", "/kiosk/in", {**KIOSK_ONLY, "kiosk": 303}),
+    ("POST", "/kiosk/out", {**KIOSK_ONLY, "kiosk": 303}),
+    ("POST", "/kiosk/correct", {**KIOSK_ONLY, "kiosk": 303}),
+    ("POST", "/kiosk/sync", {**KIOSK_ONLY, "kiosk": 422}),
+    ("GET", "/kiosk/code", KIOSK_ONLY),
+    ("GET", "/kiosk/enrol/{enrol}", {**dict.fromkeys(ROLES, 200)}),
+    ("GET", "/kiosk/at/{code}", {**MEMBER_PAGES, "other_admin": 403}),
+    (
+        "POST",
+        "/kiosk/at/{code}/in",
+        {**MEMBER_PAGES, **dict.fromkeys(ROLES[1:-1], 303), "other_admin": 403},
+    ),
+    (
+        "POST",
+        "/kiosk/at/{code}/out",
+        {**MEMBER_PAGES, **dict.fromkeys(ROLES[1:-1], 303), "other_admin": 403},
+    ),
+    ("GET", "/kiosk/here", {**OVERSEERS, "other_coordinator": 200, "coordinator": 200}),
+    (
+        "POST",
+        "/kiosk/here/checkout-all",
+        {
+            **OVERSEERS,
+            "other_coordinator": 303,
+            "coordinator": 303,
+            "admin": 303,
+            "other_admin": 404,
+        },
+    ),
+    (
+        "GET",
+        "/kiosk/cards/{team}",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "coordinator": 200, "admin": 200},
+    ),
+    ("GET", "/me/card", MEMBER_PAGES),
+    ("POST", "/me/card", {**dict.fromkeys(ROLES, 422), "visitor": LOGIN}),
+    ("POST", "/me/card/reissue", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
+    ("GET", "/admin/kiosks", ADMIN_PAGES),
+    ("POST", "/admin/kiosks", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
+    ("POST", "/admin/kiosks/{device}/revoke", ADMIN_ONLY),
+    ("POST", "/admin/kiosks/pin-reset", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
 ]
+# A kiosk browser is sent back to its start screen from every page that is not a kiosk
+# screen (302), member pages about the kiosk included.
+CASES = [(m, p, e if p in KIOSK_SCREENS else {**e, "kiosk": 302}) for m, p, e in CASES]
 
 
 def _build() -> tuple[World, dict[str, object], dict[str, object]]:
@@ -368,6 +446,8 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         world.other_coordinator,
     ):
         db.session.add(Notification(member_id=member.id, kind="join_accepted", params="{}"))
+    device, enrol = devices.register_device(world.admin, "二楼")
+    spare, _spare_enrol = devices.register_device(world.admin, "活动室")
     db.session.commit()
     data = {
         "once": uuid.uuid4().hex,
@@ -377,6 +457,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
         "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
         "place": "二楼",
+        "visit": "1",
         "capacity": "8",
         "service": str(world.service.id),
         "name": "矩阵测试队",
@@ -407,6 +488,9 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         approved=approved.id,
         consent=consent.id,
         newcomer=newcomer.id,
+        enrol=enrol,
+        device=spare.id,
+        code=devices.place_code(device, time.time()),
         **requests,
     )
     return world, ids, data
@@ -422,7 +506,7 @@ def test_route_by_role(
     world, ids, data = _build()
     for role in ROLES:
         before = _snapshot()
-        client = _client(role, world, login, app)
+        client = _client(role, world, login, app, ids)
         url = path.format(**ids)
         response = client.get(url) if method == "GET" else client.post(url, data=data)
         status = response.status_code

@@ -5,6 +5,7 @@ from portal.models.audit import AuditEvent
 from portal.models.community import Community, Service
 from portal.models.hours import HourLog
 from portal.models.idempotency import FormKey
+from portal.models.kiosk import CheckIn, KioskDevice
 from portal.models.ledger import Account, JournalEntry, LedgerHead, Posting
 from portal.models.member import Member
 from portal.models.requests import FamilyLink, RequestEvent, ServiceRequest
@@ -16,6 +17,8 @@ __all__ = [
     "ActivitySignup",
     "Notification",
     "AuditEvent",
+    "CheckIn",
+    "KioskDevice",
     "Community",
     "FormKey",
     "HourLog",

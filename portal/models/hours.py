@@ -17,7 +17,7 @@ LOG_STATUSES = ("pending", "approved", "rejected", "cancelled", "reversed")
 # "correction": a replacement entered with a correction, approved by the corrector.
 LOG_SOURCES = ("self", "kiosk", "request", "activity", "correction")
 # Why a log that would otherwise have been credited at once waits for a coordinator.
-REVIEW_REASONS = ("unverified_resident", "over_estimate")
+REVIEW_REASONS = ("unverified_resident", "over_estimate", "forgotten_checkout", "late_sync")
 MAX_LOG_MINUTES = 720
 MAX_DAY_MINUTES = 24 * 60
 
@@ -83,7 +83,8 @@ class HourLog(db.Model):
         ),
         CheckConstraint("(source = 'correction') = (corrects_id IS NOT NULL)", name="correction"),
         CheckConstraint(
-            "review_reason IS NULL OR review_reason IN ('unverified_resident', 'over_estimate')",
+            "review_reason IS NULL OR review_reason IN "
+            "('unverified_resident', 'over_estimate', 'forgotten_checkout', 'late_sync')",
             name="review_reason",
         ),
         UniqueConstraint("activity_id", "member_id"),

@@ -23,6 +23,11 @@ class Member(UserMixin, db.Model):
     # Printed on the member card and typed at the kiosk.
     member_no: Mapped[str] = mapped_column(String(12), unique=True)
     pin_hash: Mapped[str | None] = mapped_column(String(255))
+    # Reissuing the member card bumps it: the old card's signed token stops working.
+    card_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Five wrong kiosk PINs lock the PIN (not the card) for 15 minutes.
+    pin_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    pin_locked_until: Mapped[datetime | None]
     birth_year: Mapped[int]
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
     locale: Mapped[str] = mapped_column(String(8), default="zh_CN")

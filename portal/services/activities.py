@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.models import Activity, ActivitySignup, HourLog, Member, Service, Team
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
-from portal.services import audit, credits, hours, notifications, teams
+from portal.services import audit, credits, hours, kiosk, notifications, teams
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 from portal.services.locking import lock_row
 
@@ -183,6 +183,8 @@ def mark_attendance(
         if signup.attended:
             continue
         signup.attended = True
+        if kiosk.logged_at_kiosk(activity.id, member_id):
+            continue  # checked in and out at the kiosk: those hours are already logged
         member = signup.member
         try:
             log = hours.log_hours(

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Community, HourLog, Member, Service, Team
+from portal.models import Community, HourLog, KioskDevice, Member, Service, Team
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
 from portal.services import audit, credits, ledger, notifications, teams
@@ -268,6 +268,42 @@ def log_replacement(
     db.session.add(log)
     db.session.flush()
     credit(corrector, log, corrects=original.id)
+    db.session.flush()
+    return log
+
+
+def approve_by_device(log_id: int, device: KioskDevice) -> HourLog:
+    """A kiosk check-out of a team that auto-approves kiosk hours: the enrolled DEVICE is
+    the witness (DESIGN.md, "Witness"), so there is no approving member; the memo and the
+    audit line name the device."""
+    log = _locked_pending(log_id)
+    if log.status != "pending" or log.source != "kiosk":
+        raise AlreadyDecided(_l("This record has already been decided."))
+    if device.revoked or device.community_id != log.community_id:
+        raise Forbidden(_l("This kiosk cannot credit hours here."))
+    volunteer = db.session.get(Member, log.member_id)
+    assert volunteer is not None
+    entry = ledger.transfer(
+        "hours",
+        ledger.issuance_account(log.community_id),
+        ledger.member_account(volunteer),
+        log.minutes,
+        idempotency_key=f"hour_log:{log.id}",
+        memo=f"hour_log:{log.id} kiosk:{device.id}",
+        community_id=log.community_id,
+        actor=None,
+    )
+    log.status = "approved"
+    log.entry_id = entry.id
+    log.decided_at = utcnow()
+    audit.record(
+        None,
+        "hour_log.approve_kiosk",
+        log,
+        community_id=log.community_id,
+        minutes=log.minutes,
+        device_id=device.id,
+    )
     db.session.flush()
     return log
 

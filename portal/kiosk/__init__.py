@@ -1,0 +1,1 @@
+"""The community-centre kiosk: device screens, member cards and PINs, place codes."""
