@@ -14,17 +14,6 @@ from portal import i18n
 from portal.services import idempotency
 
 
-def hours(minutes: int | None) -> str:
-    """Integer minutes shown as hours with one decimal (90 → 1.5)."""
-    minutes = minutes or 0
-    # Round half away from zero on tenths of an hour, from integers only.
-    tenths, rest = divmod(abs(minutes) * 10, 60)
-    if rest * 2 >= 60:
-        tenths += 1
-    sign = "-" if minutes < 0 else ""
-    return f"{sign}{tenths // 10}.{tenths % 10}"
-
-
 def duration(minutes: int | None, signed: bool = False) -> str:
     """Minutes as people say them: "1 小时 30 分", "45 分钟", "2 小时" — never a rounded
     decimal, which turned 45 minutes into "0.8"."""
@@ -54,7 +43,6 @@ def elder_mode() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters["hours"] = hours
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["duration_cells"] = duration_cells
     app.jinja_env.filters["number"] = lambda n: format_decimal(n)
