@@ -177,9 +177,17 @@ def approve_log(approver: Member, log_id: int) -> HourLog:
     return log
 
 
-def credit(approver: Member, log: HourLog, **audit_detail: object) -> None:
-    """Mark `log` approved by `approver` (its witness) and credit issuance → volunteer in
-    the same transaction. The caller has checked that `approver` may witness it."""
+def credit(
+    approver: Member | None,
+    log: HourLog,
+    *,
+    action: str = "hour_log.approve",
+    witness: str = "",
+    **audit_detail: object,
+) -> None:
+    """Mark `log` approved and credit issuance → volunteer in the same transaction. The
+    witness is `approver`, or — with no approving member — the one named by `witness` in the
+    memo (a kiosk device). The caller has checked that the witness may vouch for it."""
     volunteer = db.session.get(Member, log.member_id)
     assert volunteer is not None
     entry = ledger.transfer(
@@ -188,21 +196,16 @@ def credit(approver: Member, log: HourLog, **audit_detail: object) -> None:
         ledger.member_account(volunteer),
         log.minutes,
         idempotency_key=f"hour_log:{log.id}",
-        memo=f"hour_log:{log.id}",
+        memo=f"hour_log:{log.id} {witness}".strip(),
         community_id=log.community_id,
         actor=approver,
     )
     log.status = "approved"
     log.entry_id = entry.id
     log.decided_at = utcnow()
-    log.decided_by_id = approver.id
+    log.decided_by_id = approver.id if approver is not None else None
     audit.record(
-        approver,
-        "hour_log.approve",
-        log,
-        community_id=log.community_id,
-        minutes=log.minutes,
-        **audit_detail,
+        approver, action, log, community_id=log.community_id, minutes=log.minutes, **audit_detail
     )
 
 
@@ -281,27 +284,11 @@ def approve_by_device(log_id: int, device: KioskDevice) -> HourLog:
         raise AlreadyDecided(_l("This record has already been decided."))
     if device.revoked or device.community_id != log.community_id:
         raise Forbidden(_l("This kiosk cannot credit hours here."))
-    volunteer = db.session.get(Member, log.member_id)
-    assert volunteer is not None
-    entry = ledger.transfer(
-        "hours",
-        ledger.issuance_account(log.community_id),
-        ledger.member_account(volunteer),
-        log.minutes,
-        idempotency_key=f"hour_log:{log.id}",
-        memo=f"hour_log:{log.id} kiosk:{device.id}",
-        community_id=log.community_id,
-        actor=None,
-    )
-    log.status = "approved"
-    log.entry_id = entry.id
-    log.decided_at = utcnow()
-    audit.record(
+    credit(
         None,
-        "hour_log.approve_kiosk",
         log,
-        community_id=log.community_id,
-        minutes=log.minutes,
+        action="hour_log.approve_kiosk",
+        witness=f"kiosk:{device.id}",
         device_id=device.id,
     )
     db.session.flush()
