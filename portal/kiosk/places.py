@@ -14,9 +14,9 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal import clock
 from portal.actions import attempt, one_button, submit
 from portal.auth_session import current_member
-from portal.clock import now_local
 from portal.extensions import db
 from portal.forms import EmptyForm
 from portal.htmx import render
@@ -74,7 +74,7 @@ def at_place(code: str) -> Any:
     me = current_member()
     if me.community_id != device.community_id:
         abort(403)
-    choices, walk_ins = kiosk.choices_here(me, device.place, now_local())
+    choices, walk_ins = kiosk.choices_here(me, device.place, clock.now_local())
     return render(
         "kiosk/phone.html",
         device=device,
@@ -102,7 +102,7 @@ def at_place_in(code: str) -> Response:
         lambda: kiosk.check_in(
             me,
             where,
-            at=now_local(),
+            at=clock.now_local(),
             key=form.key.data or uuid.uuid4().hex,
             activity_id=form.activity.data,
         ),
@@ -127,7 +127,7 @@ def at_place_out(code: str) -> Response:
         lambda: kiosk.check_out(
             me,
             form.visit.data or 0,
-            at=now_local(),
+            at=clock.now_local(),
             key=form.key.data or uuid.uuid4().hex,
             allow_short=True,
         ),
@@ -182,7 +182,7 @@ def check_out_all() -> Response:
     if place not in devices.places_for(me):
         abort(404)
     return one_button(
-        lambda: presence.check_out_everyone(me, place, now_local()),
+        lambda: presence.check_out_everyone(me, place, clock.now_local()),
         done=_("Everyone at %(place)s has been checked out.", place=place),
         back_to=url_for("places.here", place=place),
     )

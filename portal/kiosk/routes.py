@@ -33,7 +33,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
-from portal.clock import now_local
+from portal import clock
 from portal.extensions import db, limiter
 from portal.forms import EmptyForm
 from portal.htmx import is_htmx, render
@@ -171,7 +171,7 @@ def _member_screen(member: Member, message: str | None = None, status: int = 200
                 (m, due.checked_out_at - timedelta(minutes=m)) for m in presence.EARLIER_CHOICES
             ],
         )
-    choices, walk_ins = kiosk.choices_here(member, device.place, now_local())
+    choices, walk_ins = kiosk.choices_here(member, device.place, clock.now_local())
     teams, services = kiosk.walk_in_options(member)
     walk_form = CheckInForm(formdata=None, who=who, key=uuid.uuid4().hex)
     walk_form.team.choices = [(t.id, t.name) for t in teams]
@@ -235,7 +235,7 @@ def pin() -> Any:
         elif key == "ok" and stage == "number" and current:
             stage = "pin"
         elif key == "ok" and stage == "pin":
-            member = kiosk.identify_by_pin(g.kiosk_device, number, digits, now_local())
+            member = kiosk.identify_by_pin(g.kiosk_device, number, digits, clock.now_local())
             if member is not None:
                 if is_htmx():
                     # The keypad is a fragment; the member's screen is a whole page.
@@ -296,12 +296,16 @@ def _start_redirect(message: str) -> Response:
 
 
 def _done(member: Member, *, title: str, visit: CheckIn, minutes: int | None = None):
+    out = visit.checked_out_at
+    # Said on the screen when the count stopped before the check-out (the scheduled end).
+    counted_until = kiosk.counted_until(visit, out) if out and minutes else None
     return _screen(
         "kiosk/done.html",
         masked=member.masked_name,
         title=title,
         visit=visit,
         minutes=minutes,
+        capped_at=counted_until if counted_until and out and counted_until < out else None,
         log=kiosk.log_of(visit),
         balance=kiosk.balance(member),
         idle_seconds=current_app.config.get("KIOSK_CONFIRM_SECONDS", 5),
@@ -319,7 +323,7 @@ def check_in() -> Any:
         visit = kiosk.check_in(
             member,
             kiosk.Where.kiosk(g.kiosk_device),
-            at=now_local(),
+            at=clock.now_local(),
             key=form.key.data or uuid.uuid4().hex,
             activity_id=form.activity.data,
             team_id=form.team.data,
@@ -352,7 +356,7 @@ def check_out() -> Any:
         visit = kiosk.check_out(
             member,
             visit_id,
-            at=now_local(),
+            at=clock.now_local(),
             key=form.key.data or uuid.uuid4().hex,
             device=g.kiosk_device,
             allow_short=form.short.data == "keep",
@@ -411,7 +415,7 @@ def sync() -> Any:
         return Response("bad time", 422)
     zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
     happened = datetime.fromtimestamp(happened_ms / 1000, zone).replace(tzinfo=None, microsecond=0)
-    now = now_local()
+    now = clock.now_local()
     member = kiosk.identify_by_card(device, request.form.get("card", ""))
     if not key or member is None or happened > now:
         return Response("refused", 422)

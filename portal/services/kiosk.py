@@ -228,14 +228,24 @@ def check_in(
     return visit
 
 
+def counted_until(visit: CheckIn, out: datetime) -> datetime:
+    """Where the counting stops: at check-out, but never past the activity's scheduled end
+    (a member who checks out two hours after the end is credited up to the end), and a
+    walk-in never past 4 hours after check-in (the same rule that closes it when
+    forgotten)."""
+    if visit.activity is not None:
+        return min(out, visit.activity.ends_at)
+    return min(out, visit.checked_in_at + WALK_IN_LONGEST)
+
+
 def counted_minutes(visit: CheckIn, out: datetime) -> int:
-    """Early arrival counts from the scheduled start, late arrival from arrival; rounded to
-    KIOSK_ROUND_MINUTES (5)."""
+    """Early arrival counts from the scheduled start, late arrival from arrival; the count
+    stops at the scheduled end (counted_until); rounded to KIOSK_ROUND_MINUTES (5)."""
     start = visit.checked_in_at
     if visit.activity is not None and start < visit.activity.starts_at:
         start = visit.activity.starts_at
     step = _setting("KIOSK_ROUND_MINUTES", 5)
-    minutes = max((out - start).total_seconds() / 60, 0)
+    minutes = max((counted_until(visit, out) - start).total_seconds() / 60, 0)
     return int((minutes + step / 2) // step) * step
 
 

@@ -1,0 +1,151 @@
+"""The kiosk's later rules, as stories over HTTP with the clock moved (portal/clock.py):
+the count stops at the activity's scheduled end; the member's screens follow 长辈版; a
+number + PIN kept by an offline kiosk is checked by the server on delivery; a printed place
+code for posts without a screen."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal import clock
+from portal.extensions import db
+from portal.models import Activity, CheckIn, HourLog
+from portal.services import cards, devices
+from tests.support import World
+
+PLACE = "社区党群服务中心"
+DAY = clock.now_local().replace(hour=0, minute=0, second=0)
+
+
+def _at(hour: int, minute: int = 0) -> datetime:
+    return DAY.replace(hour=hour, minute=minute)
+
+
+@pytest.fixture
+def set_clock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Moves the city's wall clock for the kiosk routes."""
+
+    def move(when: datetime) -> None:
+        monkeypatch.setattr(clock, "now_local", lambda: when)
+
+    return move
+
+
+def _activity(world: World, start: datetime, hours: int = 2) -> Activity:
+    activity = Activity(
+        team_id=world.team.id,
+        service_id=world.service.id,
+        title="义诊",
+        place=PLACE,
+        starts_at=start,
+        ends_at=start + timedelta(hours=hours),
+        capacity=20,
+        created_by_id=world.coordinator.id,
+    )
+    db.session.add(activity)
+    db.session.flush()
+    return activity
+
+
+def _kiosk(world: World, app: Flask) -> FlaskClient:
+    _device, enrol_token = devices.register_device(world.admin, PLACE)
+    db.session.commit()
+    client = app.test_client()
+    assert client.post(f"/kiosk/enrol/{enrol_token}").status_code == 303
+    return client
+
+
+def _hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'value="([^"]*)"[^>]*name="{name}"', html
+    )
+    assert match, f"no {name} on the page"
+    return match.group(1)
+
+
+def _scan(client: FlaskClient, world_member) -> str:  # type: ignore[no-untyped-def]
+    response = client.post("/kiosk/card", data={"card": cards.card_token(world_member)})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+# --- 1. the count stops at the scheduled end ---------------------------------------------
+
+
+def test_a_check_out_two_hours_after_the_end_is_counted_up_to_the_end(
+    world: World, app: Flask, app_ctx: Flask, set_clock
+) -> None:  # type: ignore[no-untyped-def]
+    client = _kiosk(world, app)
+    activity = _activity(world, _at(9))  # 09:00–11:00
+    db.session.commit()
+    set_clock(_at(8, 50))
+    html = _scan(client, world.volunteer)
+    client.post(
+        "/kiosk/in", data={"who": _hidden(html, "who"), "key": "in", "activity": str(activity.id)}
+    )
+
+    set_clock(_at(13))  # two hours after the end
+    html = _scan(client, world.volunteer)
+    visit = db.session.scalars(select(CheckIn)).one()
+    done = client.post(
+        "/kiosk/out", data={"who": _hidden(html, "who"), "key": "out", "visit": str(visit.id)}
+    )
+    page = done.get_data(as_text=True)
+    assert done.status_code == 200
+    assert "本次服务：2 小时" in page  # 09:00 to 11:00, not to 13:00
+    assert "11:00" in page and "按活动结束时间" in page
+    log = db.session.scalars(select(HourLog)).one()
+    assert log.minutes == 120 and log.status == "pending"
+    db.session.refresh(visit)
+    assert visit.checked_out_at == _at(13)  # the real time stays on record
+
+
+def test_a_check_out_before_the_end_says_nothing_about_the_end(
+    world: World, app: Flask, app_ctx: Flask, set_clock
+) -> None:  # type: ignore[no-untyped-def]
+    client = _kiosk(world, app)
+    activity = _activity(world, _at(9))
+    db.session.commit()
+    set_clock(_at(9))
+    html = _scan(client, world.volunteer)
+    client.post(
+        "/kiosk/in", data={"who": _hidden(html, "who"), "key": "in", "activity": str(activity.id)}
+    )
+    set_clock(_at(10, 31))
+    html = _scan(client, world.volunteer)
+    visit = db.session.scalars(select(CheckIn)).one()
+    page = client.post(
+        "/kiosk/out", data={"who": _hidden(html, "who"), "key": "out", "visit": str(visit.id)}
+    ).get_data(as_text=True)
+    assert "本次服务：1 小时 30 分" in page and "按活动结束时间" not in page
+
+
+def test_a_walk_in_keeps_its_4_hour_rule(
+    world: World, app: Flask, app_ctx: Flask, set_clock
+) -> None:  # type: ignore[no-untyped-def]
+    client = _kiosk(world, app)
+    set_clock(_at(8))
+    html = _scan(client, world.volunteer)
+    client.post(
+        "/kiosk/in",
+        data={
+            "who": _hidden(html, "who"),
+            "key": "walk",
+            "team": str(world.team.id),
+            "service": str(world.service.id),
+        },
+    )
+    set_clock(_at(14))  # six hours later
+    html = _scan(client, world.volunteer)
+    visit = db.session.scalars(select(CheckIn)).one()
+    page = client.post(
+        "/kiosk/out", data={"who": _hidden(html, "who"), "key": "out", "visit": str(visit.id)}
+    ).get_data(as_text=True)
+    assert "本次服务：4 小时" in page and "最多按4小时" in page
+    assert db.session.scalars(select(HourLog)).one().minutes == 240
