@@ -149,3 +149,72 @@ def test_a_walk_in_keeps_its_4_hour_rule(
     ).get_data(as_text=True)
     assert "本次服务：4 小时" in page and "最多按4小时" in page
     assert db.session.scalars(select(HourLog)).one().minutes == 240
+
+
+# --- 2. 长辈版 follows the identified member ---------------------------------------------
+
+
+def _mode(html: str) -> str:
+    match = re.search(r'data-mode="(\w+)"', html)
+    assert match
+    return match.group(1)
+
+
+def test_the_member_screens_follow_their_elder_mode_and_the_start_does_not(
+    world: World, app: Flask, app_ctx: Flask
+) -> None:
+    client = _kiosk(world, app)
+    activity = _activity(world, clock.now_local() - timedelta(minutes=10))
+    world.volunteer.elder_mode = True
+    db.session.commit()
+    assert _mode(client.get("/kiosk").get_data(as_text=True)) == "standard"
+
+    choose = _scan(client, world.volunteer)
+    assert _mode(choose) == "elder" and '<html lang="zh-CN" class="elder">' in choose
+    done = client.post(
+        "/kiosk/in",
+        data={"who": _hidden(choose, "who"), "key": "in", "activity": str(activity.id)},
+    ).get_data(as_text=True)
+    assert _mode(done) == "elder" and "kiosk-elder" in done
+
+    # The next person starts on the standard screen, and 周志愿 (no 长辈版) stays there.
+    start = client.get("/kiosk").get_data(as_text=True)
+    assert _mode(start) == "standard" and "kiosk-elder" not in start
+    assert _mode(client.get("/kiosk/pin").get_data(as_text=True)) == "standard"
+    assert _mode(_scan(client, world.volunteer2)) == "standard"
+
+
+# --- 4. a number + PIN kept by an offline kiosk ------------------------------------------
+
+
+def test_an_offline_number_and_pin_is_checked_on_delivery_and_a_wrong_pin_is_flagged(
+    world: World, app: Flask, app_ctx: Flask, login
+) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from portal.models import AuditEvent
+
+    client = _kiosk(world, app)
+    _activity(world, clock.now_local() - timedelta(minutes=30))
+    cards.set_pin(world.volunteer2, "1357")
+    db.session.commit()
+    at = str(int(time.time() * 1000) - 60_000)
+    typed = {"number": world.volunteer2.member_no, "pin": "1357", "at": at, "key": "pin-k1"}
+    assert client.post("/kiosk/sync", data=typed).get_data(as_text=True) == "in"
+    assert client.post("/kiosk/sync", data=typed).get_data(as_text=True) == "already"
+    assert db.session.scalars(select(CheckIn)).one().member_id == world.volunteer2.id
+
+    # 孙志愿's number with a PIN that is not his: refused, nothing credited, and flagged.
+    wrong = {"number": world.volunteer.member_no, "pin": "0000", "at": at, "key": "pin-k2"}
+    response = client.post("/kiosk/sync", data=wrong)
+    assert response.status_code == 422
+    assert db.session.scalars(select(CheckIn)).one().member_id == world.volunteer2.id
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "kiosk.offline_pin_refused")
+    ).one()
+    assert "0000" not in event.detail  # the PIN itself is written nowhere
+    db.session.refresh(world.volunteer)
+    assert world.volunteer.pin_failures == 1  # counts towards the lock like the keypad
+
+    page = login(world.coordinator).get(f"/kiosk/here?place={PLACE}").get_data(as_text=True)
+    assert "离线时用会员号签到被拒" in page and world.volunteer.member_no in page

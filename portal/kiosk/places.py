@@ -170,6 +170,7 @@ def here() -> str:
         place=place,
         visits=presence.here_now(me.community_id, place) if place else [],
         flagged=presence.flagged(me.community_id, place) if place else [],
+        refused=presence.refused_offline_pins(me.community_id, place) if place else [],
         form=EmptyForm(),
     )
 

@@ -93,9 +93,20 @@ def _device_key() -> str:
     return request.cookies.get(COOKIE, "") or request.remote_addr or "unknown"
 
 
-def _screen(template: str, status: int = 200, block: str | None = None, **context: Any):
+def _screen(
+    template: str,
+    status: int = 200,
+    block: str | None = None,
+    *,
+    member: Member | None = None,
+    **context: Any,
+):
+    """A kiosk screen. Once a member is identified, their screens follow their 长辈版
+    setting (bigger text, 60 px controls); every other screen, the start above all, is the
+    standard one, so the next person never inherits it."""
     context.setdefault("idle_seconds", current_app.config.get("KIOSK_IDLE_SECONDS", 20))
     context.setdefault("device", g.get("kiosk_device"))
+    context["elder_mode"] = bool(member is not None and member.elder_mode)
     response = current_app.make_response((render(template, block, **context), status))
     # Nothing of one person may stay in the browser for the next (back button, cache).
     response.headers["Cache-Control"] = "no-store"
@@ -108,6 +119,7 @@ def _start(message: str | None = None, status: int = 200, kind: str = "info"):
         "kiosk/start.html",
         status,
         form=CardForm(formdata=None),
+        keypad_form=KeypadForm(formdata=None),
         message=message,
         kind=kind,
         idle_seconds=0,
@@ -164,6 +176,7 @@ def _member_screen(member: Member, message: str | None = None, status: int = 200
         return _screen(
             "kiosk/correct.html",
             status,
+            member=member,
             masked=member.masked_name,
             form=CorrectForm(formdata=None, who=who, key=uuid.uuid4().hex),
             visit=due,
@@ -179,6 +192,7 @@ def _member_screen(member: Member, message: str | None = None, status: int = 200
     return _screen(
         "kiosk/member.html",
         status,
+        member=member,
         masked=member.masked_name,
         who=who,
         choices=choices,
@@ -211,9 +225,14 @@ def card() -> Any:
 KEYS = "1234567890"
 
 
+# Wrong PIN tries are limited per device, typed on the keypad or kept by an offline kiosk
+# (one budget for both, so the sync route is no way around it).
+PIN_TRIES = "30/minute"
+
+
 @bp.route("/pin", methods=["GET", "POST"])
 @device_required
-@limiter.limit("30/minute", key_func=_device_key, methods=["POST"])
+@limiter.shared_limit(PIN_TRIES, scope="kiosk-pin", key_func=_device_key, methods=["POST"])
 def pin() -> Any:
     """The on-screen keypad: each tap posts the digits so far (htmx swaps only the keypad;
     without JavaScript the whole page comes back)."""
@@ -301,6 +320,7 @@ def _done(member: Member, *, title: str, visit: CheckIn, minutes: int | None = N
     counted_until = kiosk.counted_until(visit, out) if out and minutes else None
     return _screen(
         "kiosk/done.html",
+        member=member,
         masked=member.masked_name,
         title=title,
         visit=visit,
@@ -365,6 +385,7 @@ def check_out() -> Any:
         db.session.rollback()
         return _screen(
             "kiosk/short.html",
+            member=member,
             masked=member.masked_name,
             form=CheckOutForm(
                 formdata=None,
@@ -402,9 +423,18 @@ def correct() -> Any:
 
 @bp.post("/sync")
 @device_required
+@limiter.shared_limit(
+    PIN_TRIES,
+    scope="kiosk-pin",
+    key_func=_device_key,
+    exempt_when=lambda: "pin" not in request.form,
+)
 def sync() -> Any:
-    """One check-in or check-out the kiosk kept while the network was down: a card token,
-    when it happened (epoch ms) and its own key. Accepted once; a replay answers the same."""
+    """One check-in or check-out the kiosk kept while the network was down: a card token or
+    a member number + PIN, when it happened (epoch ms) and its own key. Accepted once; a
+    replay answers the same. The PIN is checked now, on delivery, like at the keypad (a
+    wrong one counts towards the lock); a refused one is flagged for the coordinator and
+    never credited."""
     if not EmptyForm().validate_on_submit():
         abort(400)
     device: KioskDevice = g.kiosk_device
@@ -416,8 +446,18 @@ def sync() -> Any:
     zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
     happened = datetime.fromtimestamp(happened_ms / 1000, zone).replace(tzinfo=None, microsecond=0)
     now = clock.now_local()
-    member = kiosk.identify_by_card(device, request.form.get("card", ""))
-    if not key or member is None or happened > now:
+    if not key or happened > now:
+        return Response("refused", 422)
+    if "pin" in request.form:
+        number = (request.form.get("number") or "")[:12]
+        member = kiosk.identify_by_pin(device, number, request.form.get("pin") or "", now)
+        if member is None:
+            kiosk.refuse_offline_pin(device, member_no=number, at=happened, key=key)
+            db.session.commit()
+            return Response("refused", 422)
+    else:
+        member = kiosk.identify_by_card(device, request.form.get("card", ""))
+    if member is None:
         return Response("refused", 422)
     try:
         outcome = kiosk.deliver_offline(member, device, key=key, at=happened, received=now)

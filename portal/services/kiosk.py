@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Activity, CheckIn, HourLog, KioskDevice, Member, Service, Team
-from portal.services import cards, ledger, teams
+from portal.services import audit, cards, ledger, teams
 from portal.services import hours as hour_service
 from portal.services.errors import DomainError
 from portal.services.locking import lock_row
@@ -29,6 +29,7 @@ OPENS_BEFORE = timedelta(hours=1)
 WALK_IN_LONGEST = timedelta(hours=4)
 SHORT_VISIT = timedelta(minutes=5)
 LATE_SYNC = timedelta(hours=12)
+OFFLINE_PIN_REFUSED = "kiosk.offline_pin_refused"
 
 
 def _setting(name: str, default: int) -> int:
@@ -395,3 +396,19 @@ def deliver_offline(
         raise DomainError(_l("No activity of yours was open here at that time."))
     check_in(member, where, at=at, key=key, activity_id=choices[0].activity.id, received=received)
     return "in"
+
+
+def refuse_offline_pin(device: KioskDevice, *, member_no: str, at: datetime, key: str) -> None:
+    """A number + PIN an offline kiosk kept that the server does not accept (wrong, locked,
+    or no such number): nothing is credited, and the coordinator sees it on "who is here"
+    (presence.refused_offline_pins) — someone typed at the kiosk and went home thinking they
+    were checked in, or someone tried a PIN that is not theirs. The PIN is not written."""
+    audit.record(
+        None,
+        OFFLINE_PIN_REFUSED,
+        device,
+        community_id=device.community_id,
+        member_no=member_no,
+        at=at.isoformat(timespec="minutes"),
+        key=key,
+    )
