@@ -218,3 +218,69 @@ def test_an_offline_number_and_pin_is_checked_on_delivery_and_a_wrong_pin_is_fla
 
     page = login(world.coordinator).get(f"/kiosk/here?place={PLACE}").get_data(as_text=True)
     assert "离线时用会员号签到被拒" in page and world.volunteer.member_no in page
+
+
+# --- 5. a printed place code for a post without a screen --------------------------------
+
+POST = "巡逻岗"
+
+
+def test_a_printed_place_code_checks_in_but_its_hours_wait_for_the_coordinator(
+    world: World, app: Flask, app_ctx: Flask, login, set_clock
+) -> None:  # type: ignore[no-untyped-def]
+    from portal.models import PrintedPlaceCode
+
+    world.team.kiosk_auto_approve = True  # even so: nobody witnessed a printed-code visit
+    activity = _activity(world, _at(9))
+    activity.place = POST
+    db.session.commit()
+
+    admin = login(world.admin)
+    made = admin.post("/admin/kiosks/printed", data={"printed-place": POST})
+    assert made.status_code == 303
+    printed = db.session.scalars(select(PrintedPlaceCode)).one()
+    sheet = admin.get(made.headers["Location"])
+    assert sheet.status_code == 200 and "<svg" in sheet.get_data(as_text=True)
+    assert POST in admin.get("/admin/kiosks").get_data(as_text=True)
+    code = devices.printed_code(printed)
+
+    phone = login(world.volunteer)
+    set_clock(_at(8, 55))
+    page = phone.get(f"/kiosk/at/{code}").get_data(as_text=True)
+    assert "义诊" in page and "等协调员审核" in page
+    phone.post(f"/kiosk/at/{code}/in", data={"key": "p-in", "activity": str(activity.id)})
+    visit = db.session.scalars(select(CheckIn)).one()
+    assert visit.source == "printed_code" and visit.flag == "printed_code"
+    assert visit.device_id is None  # no device witness
+    set_clock(_at(11))
+    phone.post(f"/kiosk/at/{code}/out", data={"key": "p-out", "visit": str(visit.id)})
+    log = db.session.scalars(select(HourLog)).one()
+    assert log.minutes == 120 and log.status == "pending"  # never credited at once
+    assert log.review_reason == "printed_code" and log.source == "kiosk"
+
+    queue = login(world.coordinator).get("/approvals").get_data(as_text=True)
+    assert "用打印的地点码签到" in queue
+    here = login(world.coordinator).get(f"/kiosk/here?place={POST}").get_data(as_text=True)
+    assert "没有签到机见证" in here  # and on "who is here" for the post
+
+
+def test_reprinting_a_place_code_refuses_the_old_sheet(
+    world: World, app: Flask, app_ctx: Flask, login
+) -> None:  # type: ignore[no-untyped-def]
+    printed = devices.print_place_code(world.admin, POST)
+    db.session.commit()
+    old = devices.printed_code(printed)
+    admin = login(world.admin)
+    assert admin.post(f"/admin/kiosks/printed/{printed.id}/reissue").status_code == 303
+    db.session.refresh(printed)
+    assert printed.version == 2
+    phone = login(world.volunteer)
+    refused = phone.get(f"/kiosk/at/{old}")
+    assert refused.status_code == 410 and "新" in refused.get_data(as_text=True)
+    assert phone.post(f"/kiosk/at/{old}/in", data={"key": "x"}).status_code == 410
+    assert phone.get(f"/kiosk/at/{devices.printed_code(printed)}").status_code == 200
+    assert db.session.scalars(select(CheckIn)).all() == []
+    # Another community's admin can neither print nor reissue it.
+    other = login(world.other_admin)
+    assert other.get(f"/admin/kiosks/printed/{printed.id}").status_code == 403
+    assert other.post(f"/admin/kiosks/printed/{printed.id}/reissue").status_code == 403

@@ -218,7 +218,7 @@ def check_in(
         checked_in_at=at,
         source=where.source,
         client_key=key,
-        flag="late_sync" if _late(at, received) else None,
+        flag=_check_in_flag(where, at, received),
     )
     db.session.add(visit)
     try:
@@ -227,6 +227,14 @@ def check_in(
     except IntegrityError:
         raise DomainError(_l("That check-in was already used.")) from None
     return visit
+
+
+def _check_in_flag(where: Where, at: datetime, received: datetime | None) -> str | None:
+    if where.source == "printed_code":
+        # A printed code can be photographed and scanned from home: no device saw the
+        # member there, so the hours wait for the coordinator, flagged.
+        return "printed_code"
+    return "late_sync" if _late(at, received) else None
 
 
 def counted_until(visit: CheckIn, out: datetime) -> datetime:
@@ -270,9 +278,11 @@ def check_out(
     device: KioskDevice | None = None,
     allow_short: bool = False,
     received: datetime | None = None,
+    flag: str | None = None,
 ) -> CheckIn:
     """Close a check-in and create its hour log (source "kiosk") through the hours service,
-    which applies the 1–720 minute and day limits. A replayed key changes nothing."""
+    which applies the 1–720 minute and day limits. A replayed key changes nothing. `flag`
+    marks a check-out nobody witnessed (by printed code) for the coordinator."""
     visit = _locked_visit(member, visit_id)
     if visit.checkout_key == key or visit.checked_out_at is not None:
         return visit
@@ -308,6 +318,8 @@ def check_out(
     visit.hour_log_id = log.id
     if _late(at, received):
         visit.flag = "late_sync"
+    if flag is not None:
+        visit.flag = flag
     # The coordinator's queue says why this log needs a look (HourLog.review_reason).
     log.review_reason = visit.flag
     team = db.session.get(Team, visit.team_id)
