@@ -2,8 +2,12 @@
 (1280×800): 孙志愿 checks in by card, 周志愿 by member number + PIN, both check out after the
 activity; the screen goes back to the start after each and after sitting idle; no screen
 shows a full name; axe finds nothing; every button is at least 60×60 px; a third check-in
-made while the network is cut is delivered once when it returns. Each screen is saved (see SHOTS)
-for docs/screenshots/kiosk/."""
+made while the network is cut is delivered once when it returns. Then the later rules: a
+member with 长辈版 gets bigger screens (measured) and the next person the standard start;
+keypad taps made while the server is slow all arrive; a number + PIN typed offline is
+delivered once; a printed place code for a post without a screen. The 60×60 px check runs on
+every screen saved, at both sizes. Each screen is saved (see SHOTS) for
+docs/screenshots/kiosk/."""
 
 from __future__ import annotations
 
@@ -434,8 +438,9 @@ def test_keypad_taps_are_never_lost_while_the_server_is_slow(
     assert f"number={number}" in sent[1] and "pin=1357" in sent[1]
 
 
+@pytest.mark.parametrize("size", [(1080, 1920), (1280, 800)], ids=["portrait", "landscape"])
 def test_a_number_and_pin_typed_while_offline_is_delivered_once(
-    new_page: NewPage, live_server: LiveServer, app_ctx: Flask
+    new_page: NewPage, live_server: LiveServer, app_ctx: Flask, size: tuple[int, int]
 ) -> None:
     """The network is cut at the start screen: 周志愿 types her number and PIN on the
     keypad shown there, someone else a wrong PIN; when the network returns hers is checked
@@ -449,8 +454,7 @@ def test_a_number_and_pin_typed_while_offline_is_delivered_once(
     _activity(world, now_local() - timedelta(minutes=10))
     _device, enrol_token = devices.register_device(world.admin, PLACE)
     db.session.commit()
-    size = (1080, 1920)
-    k = _enrolled(new_page, "kiosk-offline-pin", size, enrol_token)
+    k = _enrolled(new_page, f"kiosk-offline-pin-{size[0]}", size, enrol_token)
     page = k.page
     page.context.set_offline(True)
     expect(page.locator("#offline-note")).to_be_visible()
@@ -488,3 +492,45 @@ def test_a_number_and_pin_typed_while_offline_is_delivered_once(
         select(AuditEvent).where(AuditEvent.action == "kiosk.offline_pin_refused")
     ).all()
     assert len(refused) == 1 and world.volunteer.member_no in refused[0].detail
+
+
+def test_an_admin_prints_a_place_code_and_a_phone_checks_in_with_it(
+    new_page: NewPage, live_server: LiveServer, app_ctx: Flask
+) -> None:
+    """A patrol post has no screen: the admin prints its code on A4; 孙志愿 scans it with his
+    phone and checks in, and is told a coordinator approves these hours."""
+    from tests.browser_fixtures import logged_in
+
+    world = build_world()
+    _activity(world, now_local() - timedelta(minutes=10), title="夜间巡逻").place = "巡逻岗"
+    db.session.commit()
+    admin = logged_in(new_page, world.admin, "printed-admin")
+    admin.page.set_viewport_size({"width": 1080, "height": 1500})
+    admin.goto("/admin/kiosks")
+    admin.page.locator("#printed-place").fill("巡逻岗")
+    admin.page.get_by_role("button", name="为这个地点打印签到码").click()
+    expect(admin.page.get_by_role("heading", name="打印的签到码：巡逻岗")).to_be_visible()
+    admin.check("printed-code")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    admin.page.screenshot(path=str(SHOTS / "printed-code.png"), full_page=True)
+    qr = admin.page.locator(".printed-qr svg").bounding_box()
+    assert qr is not None and qr["width"] >= 400  # large enough to scan from a step away
+    admin.page.emulate_media(media="print")
+    expect(admin.page.get_by_role("button", name=re.compile("生成新码"))).to_be_hidden()
+    admin.page.emulate_media(media="screen")
+
+    from portal.models import PrintedPlaceCode
+
+    db.session.commit()
+    printed = db.session.scalars(select(PrintedPlaceCode)).one()
+    with live_server.app.app_context():
+        code = devices.printed_code(printed)
+    phone = logged_in(new_page, world.volunteer, "printed-phone")
+    phone.goto(f"/kiosk/at/{code}")
+    expect(phone.page.get_by_text("等协调员审核")).to_be_visible()
+    phone.page.get_by_role("button", name="签到").click()
+    expect(phone.page.get_by_text("已在巡逻岗签到")).to_be_visible()
+    phone.check("printed-phone")
+    phone.page.screenshot(path=str(SHOTS / "printed-phone-360.png"), full_page=True)
+    db.session.commit()
+    assert db.session.scalars(select(CheckIn)).one().flag == "printed_code"

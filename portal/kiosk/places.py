@@ -45,7 +45,7 @@ def code_screen() -> Any:
     response = current_app.make_response(
         render(
             "kiosk/code.html",
-            qr=cards.qr_svg(url, scale=8),
+            qr=cards.qr_svg(url, scale=8, fluid=True),
             device=device,
             refresh=devices.CODE_WINDOW_SECONDS,
             idle_seconds=0,
@@ -338,7 +338,7 @@ def printed_page(printed_id: int) -> Any:
         render(
             "kiosk/printed.html",
             printed=printed,
-            qr=cards.qr_svg(url, scale=10),
+            qr=cards.qr_svg(url, scale=10, fluid=True),
             button=EmptyForm(),
         )
     )
