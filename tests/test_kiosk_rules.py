@@ -284,3 +284,27 @@ def test_reprinting_a_place_code_refuses_the_old_sheet(
     other = login(world.other_admin)
     assert other.get(f"/admin/kiosks/printed/{printed.id}").status_code == 403
     assert other.post(f"/admin/kiosks/printed/{printed.id}/reissue").status_code == 403
+
+
+def test_offline_pin_deliveries_share_the_keypads_try_limit(
+    world: World, app: Flask, app_ctx: Flask, make_app, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Guessing PINs through the offline route is no way around the keypad's limit."""
+    import time
+
+    from tests.conftest import _test_config
+
+    limited = make_app({**_test_config(database_url), "RATELIMIT_ENABLED": True})
+    _device, enrol_token = devices.register_device(world.admin, PLACE)
+    db.session.commit()
+    client = limited.test_client()
+    assert client.post(f"/kiosk/enrol/{enrol_token}").status_code == 303
+    wrong = {"number": "12345678", "pin": "0000", "stage": "pin", "key": "ok"}
+    assert {client.post("/kiosk/pin", data=wrong).status_code for _ in range(29)} == {422}
+    at = str(int(time.time() * 1000))
+    guess = {"number": "12345678", "pin": "0000", "at": at, "key": "g1"}
+    assert client.post("/kiosk/sync", data=guess).status_code == 422  # the 30th try
+    assert client.post("/kiosk/sync", data={**guess, "key": "g2"}).status_code == 429
+    # A card kept offline is still delivered: only PINs are counted.
+    card = {"card": cards.card_token(world.volunteer), "at": at, "key": "c1"}
+    assert client.post("/kiosk/sync", data=card).status_code != 429

@@ -4,8 +4,9 @@ identified rides in a signed value in the page that expires in 20 seconds.
 
 start (scan a card, or number + PIN) → the member's activities here today → a big
 confirmation → back to the start. Each screen is a whole page that works without
-JavaScript; htmx swaps only the keypad; static/kiosk.js adds the visible countdown and the
-offline queue.
+JavaScript; htmx swaps only the keypad; static/kiosk.js adds the visible countdown, the
+keypad's digits on the screen and the offline queue (cards, and number + PIN checked here
+on delivery).
 """
 
 from __future__ import annotations
@@ -234,8 +235,9 @@ PIN_TRIES = "30/minute"
 @device_required
 @limiter.shared_limit(PIN_TRIES, scope="kiosk-pin", key_func=_device_key, methods=["POST"])
 def pin() -> Any:
-    """The on-screen keypad: each tap posts the digits so far (htmx swaps only the keypad;
-    without JavaScript the whole page comes back)."""
+    """The on-screen keypad. Without JavaScript each tap posts the digits so far and the
+    whole page comes back; with it, static/kiosk.js keeps the digits on the screen and
+    posts only the final OK (htmx swaps the keypad), so no tap waits for the network."""
     form = KeypadForm()
     number, digits, stage = form.number.data or "", form.pin.data or "", form.stage.data
     if stage not in ("number", "pin"):
