@@ -189,8 +189,7 @@ def notification_text(kind: str, params: dict) -> str:
             time=params.get("time", ""),
         ),
         "callup_stood_down": _l(
-            "Call-up %(what)s: enough people are coming, you are not needed this time. Thank "
-            "you!",
+            "Call-up %(what)s: enough people are coming, you are not needed this time. Thank you!",
             what=params.get("what", ""),
         ),
         "service_to_confirm": _l(

@@ -16,10 +16,10 @@ from portal import clock
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
-    FamilyLink,
     CallUp,
     CallUpGroup,
     CallUpPerson,
+    FamilyLink,
     HourLog,
     JournalEntry,
     Member,
@@ -155,9 +155,7 @@ def test_answers_change_until_close_and_are_refused_after(scene: Scene) -> None:
     assert timeline(callup).count("callup.answer") == 4
 
 
-def test_too_few_yes_after_the_delay_calls_the_next_group_once(
-    scene: Scene, wall: Clock
-) -> None:
+def test_too_few_yes_after_the_delay_calls_the_next_group_once(scene: Scene, wall: Clock) -> None:
     callup = start(scene, needed=2, after=10)
     callups.answer(scene.rescuers[0], callup.id, "coming")
     db.session.commit()
@@ -322,4 +320,3 @@ def test_every_step_is_in_the_audit_log(scene: Scene, wall: Clock) -> None:
         "callup.close",
     ]
     assert events[3].actor_id is None  # the rule, not a person, escalated
-

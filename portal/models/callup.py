@@ -116,9 +116,7 @@ class CallUpPerson(db.Model):
     __table_args__ = (
         UniqueConstraint("callup_id", "member_id"),
         CheckConstraint("answer IN ('none', 'coming', 'late', 'cannot')", name="answer"),
-        CheckConstraint(
-            "(answer = 'late') = (late_minutes IS NOT NULL)", name="late_minutes"
-        ),
+        CheckConstraint("(answer = 'late') = (late_minutes IS NOT NULL)", name="late_minutes"),
         CheckConstraint("late_minutes IS NULL OR late_minutes IN (10, 20, 30)", name="late"),
         # The banner on every page: a member's call-ups.
         Index(None, "member_id", "callup_id"),

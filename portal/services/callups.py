@@ -51,7 +51,7 @@ class GroupSpec:
 
     @classmethod
     def parse(cls, raw: str | None) -> GroupSpec | None:
-        """"team:12" or "community" (a form's value); None for anything else."""
+        """ "team:12" or "community" (a form's value); None for anything else."""
         raw = (raw or "").strip()
         if raw == "community":
             return cls("community")
@@ -218,9 +218,7 @@ def _claim(group_id: int, now: datetime, how: str, *, guard: object = None) -> b
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _call(
-    callup: CallUp, group: CallUpGroup, actor: Member | None, now: datetime, how: str
-) -> int:
+def _call(callup: CallUp, group: CallUpGroup, actor: Member | None, now: datetime, how: str) -> int:
     """Call everyone in the group not called before (never the one who started it)."""
     already = set(
         db.session.scalars(
@@ -518,7 +516,7 @@ def timeline(callup: CallUp) -> list[AuditEvent]:
 
 
 def stand_down(actor: Member, callup_id: int) -> int:
-    """"Enough": no more calls; everyone who has not said yes is told they are not needed."""
+    """ "Enough": no more calls; everyone who has not said yes is told they are not needed."""
     callup = _locked(callup_id)
     check_may_run(actor, callup)
     if callup.status != "open":
@@ -559,9 +557,7 @@ def close(actor: Member, callup_id: int, came: dict[int, int | None]) -> list[Ho
         raise AlreadyDecided(_l("This call-up is already closed."))
     people = {
         p.id: p
-        for p in db.session.scalars(
-            select(CallUpPerson).where(CallUpPerson.callup_id == callup.id)
-        )
+        for p in db.session.scalars(select(CallUpPerson).where(CallUpPerson.callup_id == callup.id))
     }
     if any(pid not in people for pid in came):
         raise DomainError(_l("Only people who were called can be ticked."), field="came")
@@ -593,4 +589,3 @@ def close(actor: Member, callup_id: int, came: dict[int, int | None]) -> list[Ho
         came={people[p].member_id: people[p].minutes for p in sorted(came)},
     )
     return logs
-
