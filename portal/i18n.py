@@ -45,6 +45,12 @@ CALLUP_ACTION_LABELS = {
     "callup.close": _l("Closed, hours credited"),
 }
 
+CALLUP_STATUS_LABELS = {
+    "open": _l("Calling"),
+    "stood_down": _l("Enough people: the rest stood down"),
+    "closed": _l("Closed"),
+}
+
 CALLUP_ANSWER_LABELS = {
     "none": _l("Not answered"),
     "coming": _l("Coming"),

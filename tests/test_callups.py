@@ -29,7 +29,7 @@ from portal.models import (
 )
 from portal.services import callups, ledger
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
-from tests.support import join, make_community, make_member, make_service, make_team
+from tests.support import form_key, join, make_community, make_member, make_service, make_team
 
 
 @dataclass
@@ -146,7 +146,7 @@ def test_answers_change_until_close_and_are_refused_after(scene: Scene) -> None:
     assert [p.member.name for p in board.cannot] == ["吴救援"]
     callups.close(scene.lead, callup.id, {})
     db.session.commit()
-    with pytest.raises(AlreadyDecided, match="closed"):
+    with pytest.raises(AlreadyDecided, match="已结束"):
         callups.answer(sun, callup.id, "cannot")
     db.session.rollback()
     with pytest.raises(Forbidden):
@@ -320,3 +320,92 @@ def test_every_step_is_in_the_audit_log(scene: Scene, wall: Clock) -> None:
         "callup.close",
     ]
     assert events[3].actor_id is None  # the rule, not a person, escalated
+
+
+# --- through the pages -----------------------------------------------------------------
+
+
+def test_a_coordinator_calls_and_the_called_answer_from_any_page(
+    scene: Scene,
+    login,
+    wall: Clock,  # type: ignore[no-untyped-def]
+) -> None:
+    lead = login(scene.lead)
+    page = lead.get("/callups/new")
+    assert page.status_code == 200 and "应急救援队" in page.get_data(as_text=True)
+    sent = lead.post(
+        "/callups/new",
+        data={
+            "team": scene.rescue.id,
+            "what": "水管爆裂",
+            "place": "东门",
+            "needed_by": (wall.now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "needed": "2",
+            "service": scene.service_id,
+            "escalate_after": "10",
+            "then1": f"team:{scene.patrol.id}",
+            "then2": "",
+        },
+    )
+    assert sent.status_code == 303, sent.get_data(as_text=True)[:2000]
+    callup = db.session.scalars(select(CallUp)).one()
+    board_url = f"/callups/{callup.id}"
+    assert sent.headers["Location"].endswith(board_url)
+
+    sun = login(scene.rescuers[0])
+    home = sun.get("/me").get_data(as_text=True)
+    assert "水管爆裂" in home and "我来" in home and "来不了" in home and "1 个召集" in home
+    answered = sun.post(f"/callups/{callup.id}/answer", data={"answer": "coming", "next": "/me"})
+    assert answered.status_code == 303 and answered.headers["Location"].endswith("/me")
+    # With htmx the banner answers with itself, the answer marked.
+    fragment = sun.post(
+        f"/callups/{callup.id}/answer", data={"answer": "late20"}, headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert (
+        fragment.strip().startswith("<section") and 'value="late20" aria-pressed="true"' in fragment
+    )
+    assert "<html" not in fragment
+
+    board = lead.get(board_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'id="board"' in board and "<html" not in board and "孙救援" in board
+    full = lead.get(board_url).get_data(as_text=True)
+    assert "<html" in full and "叫更多人" in full
+
+    # The delay passes with one yes of two: the board's own refresh calls the patrol team.
+    wall.forward(10)
+    lead.get(board_url, headers={"HX-Request": "true"})
+    assert "郑巡查" in called_names(callup)
+    assert (
+        login(scene.patrollers[0])
+        .get("/callups/banner", headers={"HX-Request": "true"})
+        .status_code
+        == 200
+    )
+
+    stood = lead.post(f"/callups/{callup.id}/stand-down")
+    assert stood.status_code == 303
+    close_page = lead.get(f"/callups/{callup.id}/close").get_data(as_text=True)
+    person = db.session.scalar(
+        select(CallUpPerson).where(CallUpPerson.member_id == scene.rescuers[0].id)
+    )
+    closed = lead.post(
+        f"/callups/{callup.id}/close",
+        data={"once": form_key(close_page), "came": [str(person.id)], f"minutes_{person.id}": "90"},
+    )
+    assert closed.status_code == 303
+    assert ledger.balance_of(scene.rescuers[0]) == 90
+    late = sun.post(f"/callups/{callup.id}/answer", data={"answer": "cannot", "next": "/me"})
+    assert late.status_code == 303
+    assert "已结束" in sun.get("/me").get_data(as_text=True)
+
+
+def test_only_runners_see_the_board_and_the_called_answer(scene: Scene, login) -> None:  # type: ignore[no-untyped-def]
+    callup = start(scene)
+    assert login(scene.rescuers[0]).get(f"/callups/{callup.id}").status_code == 403
+    assert login(scene.admin).get(f"/callups/{callup.id}").status_code == 200
+    assert login(scene.rescuers[0]).get("/callups/new").status_code == 403
+    outsider = login(scene.patrollers[0])
+    assert (
+        outsider.post(f"/callups/{callup.id}/answer", data={"answer": "coming"}).status_code == 403
+    )
+    assert outsider.get("/callups/banner").status_code == 303
