@@ -20,7 +20,7 @@ from portal.models import AuditEvent, CallUpGroup, CallUpPerson, Notification
 from portal.services import callups
 from tests.processes import ROOT, VENV_BIN, Server, gunicorn, log_in_at, server_env
 from tests.support import TEST_PASSWORD
-from tests.test_callups import Scene, called_names, scene, start  # noqa: F401
+from tests.test_callups import build_scene, called_names, start
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +44,10 @@ def _tick(database_url: str) -> subprocess.Popen[str]:
 
 def test_many_views_and_ticks_escalate_once(
     app_ctx: Flask,
-    scene: Scene,
     server: Server,
-    database_url: str,  # noqa: F811
+    database_url: str,
 ) -> None:
+    scene = build_scene()
     callup = start(scene, needed=3, after=10)
     callups.answer(scene.rescuers[0], callup.id, "coming")
     db.session.commit()

@@ -45,6 +45,11 @@ class Scene:
 
 @pytest.fixture
 def scene(app_ctx: Flask) -> Scene:
+    return build_scene()
+
+
+def build_scene() -> Scene:
+    """幸福里: a rescue team (a coordinator, three volunteers), a patrol team (two), an admin."""
     community = make_community("幸福里")
     service = make_service(community, "应急抢险", category="emergency")
     rescue = make_team(community, "应急救援队", category="emergency")
@@ -141,9 +146,9 @@ def test_answers_change_until_close_and_are_refused_after(scene: Scene) -> None:
     callups.answer(wu, callup.id, "cannot")  # changed their mind
     db.session.commit()
     board = callups.board(callup)
-    assert [p.member.name for p in board.coming] == ["孙救援"]
-    assert [(p.member.name, p.late_minutes) for p in board.late] == [("周救援", 20)]
-    assert [p.member.name for p in board.cannot] == ["吴救援"]
+    assert [p.name for p in board.coming] == ["孙救援"]
+    assert [(p.name, p.late_minutes) for p in board.late] == [("周救援", 20)]
+    assert [p.name for p in board.cannot] == ["吴救援"]
     callups.close(scene.lead, callup.id, {})
     db.session.commit()
     with pytest.raises(AlreadyDecided, match="已结束"):
