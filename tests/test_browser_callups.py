@@ -35,6 +35,7 @@ def test_a_call_up_from_the_first_call_to_the_hours(  # type: ignore[no-untyped-
     sun, zhou, wu = (make_member(community, n) for n in ("孙救援", "周救援", "吴救援"))
     for member in (sun, zhou, wu):
         join(rescue, member)
+    wu.elder_mode = True  # 长辈版: 60 px answers
     zheng = make_member(community, "郑巡查")
     join(patrol, zheng)
     db.session.commit()
@@ -63,6 +64,12 @@ def test_a_call_up_from_the_first_call_to_the_hours(  # type: ignore[no-untyped-
         expect(p.page.locator("#callup-link")).to_contain_text("1 个召集")
         if member is sun:
             p.check("callup-banner")
+            for name in ("我来", "晚到 10 分钟", "来不了"):  # big enough for a thumb
+                box = banner.get_by_role("button", name=name).bounding_box()
+                assert box is not None and box["height"] >= 48 and box["width"] >= 48
+        if member is wu:
+            box = banner.get_by_role("button", name=label).bounding_box()
+            assert box is not None and box["height"] >= 60 and box["width"] >= 60
         banner.get_by_role("button", name=label).click()
         expect(banner.get_by_role("button", name=label)).to_have_attribute("aria-pressed", "true")
         # The board, never reloaded, shows the answer by name.
