@@ -138,16 +138,16 @@ def new() -> Response | tuple[str, int]:
 def show(callup_id: int) -> str:
     callup = get_run_callup(callup_id)
     escalate_due([callup.id])
-    callup = get_run_callup(callup_id)
+    if is_htmx():  # the board polling itself: only what its block shows
+        return render("callups/show.html", "board", callup=callup, board=callups.board(callup))
     more = CallMoreForm()
     more.target.choices = group_choices(callup.community_id, blank=_("The next group in order"))
     return render(
         "callups/show.html",
-        "board",
         callup=callup,
         board=callups.board(callup),
         more=more,
-        timeline=callups.timeline(callup),
+        timeline=callups.timeline(callup, answers=False),
     )
 
 
