@@ -100,9 +100,7 @@ def run_once(
     def once() -> Done[T]:
         if before is not None:
             before()
-        earlier = idempotency.claim(
-            form.once.data, current_member(), idempotency.digest(form.data)
-        )
+        earlier = idempotency.claim(form.once.data, current_member(), idempotency.digest(form.data))
         if earlier is not None:
             return Done(earlier.result_url, None, True)
         result = action()
@@ -141,3 +139,12 @@ def one_button(action: Callable[[], Any], *, done: str | None, back_to: str) -> 
     if ok and done:
         flash(done, "success")
     return redirect(back_to, 303)
+
+
+def run_apart(action: Callable[[], T]) -> Outcome[T]:
+    """`run` in a transaction of its own, for a page view (GET) that must write — a call-up's
+    escalation found due while showing it. The view's reads so far are ended first, so on
+    SQLite the action's first statement (a conditional UPDATE) takes the write lock without
+    meeting a stale read snapshot; then it commits like any `run`."""
+    db.session.commit()
+    return run(action)

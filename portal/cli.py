@@ -1,4 +1,4 @@
-"""`flask` commands: make-admin, demo load, ledger verify, kiosk close-open."""
+"""`flask` commands: make-admin, demo load, ledger verify, kiosk close-open, callups tick."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from portal.services import ledger, members
 demo_cli = AppGroup("demo", help="Demonstration data.")
 ledger_cli = AppGroup("ledger", help="The books.")
 kiosk_cli = AppGroup("kiosk", help="Community-centre kiosks.")
+callups_cli = AppGroup("callups", help="Emergency call-ups.")
 
 
 @click.command("make-admin")
@@ -76,8 +77,23 @@ def kiosk_close_open() -> None:
     click.echo(f"closed {len(closed)} forgotten check-out(s)")
 
 
+@callups_cli.command("tick")
+def callups_tick() -> None:
+    """Call the next group of every open call-up whose escalation rule has fired. Safe to
+    run from cron on several machines at once: each escalation fires once (README)."""
+    from portal.actions import run_apart
+    from portal.services import callups
+
+    fired = 0
+    for item in callups.due(callups.open_callup_ids()):
+        outcome = run_apart(lambda item=item: callups.escalate(item))
+        fired += bool(outcome.result)
+    click.echo(f"escalated {fired} call-up(s)")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(make_admin)
     app.cli.add_command(demo_cli)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(kiosk_cli)
+    app.cli.add_command(callups_cli)

@@ -105,5 +105,8 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         "KIOSK_ROUND_MINUTES": int(os.environ.get("KIOSK_ROUND_MINUTES", "5")),
         "KIOSK_IDLE_SECONDS": int(os.environ.get("KIOSK_IDLE_SECONDS", "20")),
         "KIOSK_IDENTIFY_SECONDS": 20,
+        # Call-ups (portal/services/callups.py): everyone who came is credited at least this
+        # many minutes, also when stood down on arrival.
+        "CALLUP_MINIMUM_MINUTES": int(os.environ.get("CALLUP_MINIMUM_MINUTES", "30")),
         "KIOSK_CONFIRM_SECONDS": 5,
     }

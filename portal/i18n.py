@@ -32,6 +32,30 @@ HOUR_LOG_ACTION_LABELS = {
     "hour_log.cancel": _l("Cancelled by the volunteer"),
     "hour_log.beneficiary_confirm": _l("Confirmed by the person served"),
     "hour_log.reverse": _l("Corrected (reversed)"),
+    "hour_log.approve_callup": _l("Approved by the coordinator who closed the call-up"),
+}
+
+# A call-up's timeline, from the audit log (its board).
+CALLUP_ACTION_LABELS = {
+    "callup.create": _l("Call-up started"),
+    "callup.call": _l("Group called"),
+    "callup.escalate": _l("Too few said yes: next group called automatically"),
+    "callup.answer": _l("Answered"),
+    "callup.stand_down": _l("Enough: the rest stood down"),
+    "callup.close": _l("Closed, hours credited"),
+}
+
+CALLUP_STATUS_LABELS = {
+    "open": _l("Calling"),
+    "stood_down": _l("Enough people: the rest stood down"),
+    "closed": _l("Closed"),
+}
+
+CALLUP_ANSWER_LABELS = {
+    "none": _l("Not answered"),
+    "coming": _l("Coming"),
+    "late": _l("Coming late"),
+    "cannot": _l("Cannot come"),
 }
 
 REQUEST_STATUS_LABELS = {
@@ -164,6 +188,16 @@ def notification_text(kind: str, params: dict) -> str:
             date=params.get("date", ""),
             name=params.get("name", ""),
             reason=params.get("reason", ""),
+        ),
+        "callup_called": _l(
+            "Call-up: %(what)s at %(place)s by %(time)s. Please answer: coming, late or cannot.",
+            what=params.get("what", ""),
+            place=params.get("place", ""),
+            time=params.get("time", ""),
+        ),
+        "callup_stood_down": _l(
+            "Call-up %(what)s: enough people are coming, you are not needed this time. Thank you!",
+            what=params.get("what", ""),
         ),
         "service_to_confirm": _l(
             "%(name)s logged %(minutes)s minutes of service to you on %(date)s. Please confirm.",

@@ -53,12 +53,14 @@ def init_app(app: Flask) -> None:
         from portal.services import ledger
 
         locale = str(get_locale() or "zh_CN")
-        from portal.services import notifications, teams
+        from portal.services import callups, notifications, teams
 
         balance = None
         unread = 0
         coordinates = False
+        my_calls: list[callups.Call] = []
         if current_user and current_user.is_authenticated:
+            my_calls = callups.calls_for(current_user)
             balance = ledger.balance_of(current_user)
             unread = notifications.unread_count(current_user)
             coordinates = bool(teams.coordinated_team_ids(current_user))
@@ -69,6 +71,9 @@ def init_app(app: Flask) -> None:
             "top_balance": balance,
             "unread_count": unread,
             "coordinates_a_team": coordinates,
+            # Call-ups this member was called to and that still want an answer: the banner
+            # on every page and the count in the top bar.
+            "my_calls": my_calls,
             "category_labels": i18n.CATEGORY_LABELS,
             "status_labels": i18n.STATUS_LABELS,
             "entry_kind_labels": i18n.ENTRY_KIND_LABELS,
@@ -76,4 +81,7 @@ def init_app(app: Flask) -> None:
             "request_event_labels": i18n.REQUEST_EVENT_LABELS,
             "review_reason_labels": i18n.REVIEW_REASON_LABELS,
             "hour_log_action_labels": i18n.HOUR_LOG_ACTION_LABELS,
+            "callup_action_labels": i18n.CALLUP_ACTION_LABELS,
+            "callup_answer_labels": i18n.CALLUP_ANSWER_LABELS,
+            "callup_status_labels": i18n.CALLUP_STATUS_LABELS,
         }

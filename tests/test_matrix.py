@@ -18,6 +18,8 @@ from portal.models import (
     Activity,
     ActivitySignup,
     AuditEvent,
+    CallUp,
+    CallUpPerson,
     FamilyLink,
     HourLog,
     JournalEntry,
@@ -27,7 +29,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
-from portal.services import devices, hours, ledger
+from portal.services import callups, devices, hours, ledger
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -104,6 +106,12 @@ def _snapshot() -> tuple[object, ...]:
         tuple(db.session.execute(select(FamilyLink.id, FamilyLink.status))),
         tuple(db.session.execute(select(HourLog.id, HourLog.beneficiary_confirmed_at))),
         tuple(db.session.execute(select(Service.id, Service.name, Service.active))),
+        tuple(db.session.execute(select(CallUp.id, CallUp.status).order_by(CallUp.id))),
+        tuple(
+            db.session.execute(
+                select(CallUpPerson.id, CallUpPerson.answer).order_by(CallUpPerson.id)
+            )
+        ),
     )
 
 
@@ -143,6 +151,12 @@ OVERSEERS: dict[str, int] = {
     "visitor": LOGIN,
     "admin": 200,
     "other_admin": 200,
+}
+RUNNERS: dict[str, int] = {
+    **dict.fromkeys(ROLES, 403),
+    "visitor": LOGIN,
+    "coordinator": 303,
+    "admin": 303,
 }
 CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/", OPEN_PAGES),
@@ -372,6 +386,39 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/admin/kiosks/printed/{printed}", {**ADMIN_PAGES, "other_admin": 403}),
     ("POST", "/admin/kiosks/printed/{printed}/reissue", ADMIN_ONLY),
     ("GET", "/kiosk/at/{printed_code}", {**MEMBER_PAGES, "other_admin": 403}),
+    # Emergency call-ups (issue 13): the team's coordinators and the community's admins run
+    # one; the people called (the team's volunteers) answer it.
+    ("GET", "/callups", MEMBER_PAGES),
+    ("GET", "/callups/banner", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
+    (
+        "GET",
+        "/callups/new",
+        {
+            **dict.fromkeys(ROLES, 403),
+            "visitor": LOGIN,
+            "coordinator": 200,
+            "other_coordinator": 200,
+            "admin": 200,
+        },
+    ),
+    (
+        "POST",
+        "/callups/new",
+        {
+            **dict.fromkeys(ROLES, 403),
+            "visitor": LOGIN,
+            "coordinator": 422,
+            "other_coordinator": 422,
+            "admin": 422,
+        },
+    ),
+    ("GET", "/callups/{callup}", {**RUNNERS, "coordinator": 200, "admin": 200}),
+    # No answer chosen: the volunteer called is told so (303 with a message); nothing changes.
+    ("POST", "/callups/{callup}/answer", VOLUNTEER_ONLY),
+    ("POST", "/callups/{callup}/call-more", RUNNERS),
+    ("POST", "/callups/{callup}/stand-down", RUNNERS),
+    ("GET", "/callups/{callup}/close", {**RUNNERS, "coordinator": 200, "admin": 200}),
+    ("POST", "/callups/{callup}/close", RUNNERS),
 ]
 # A kiosk browser is sent back to its start screen from every page that is not a kiosk
 # screen (302), member pages about the kiosk included.
@@ -455,6 +502,18 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
     device, enrol = devices.register_device(world.admin, "二楼")
     spare, _spare_enrol = devices.register_device(world.admin, "活动室")
     printed = devices.print_place_code(world.admin, "巡逻岗")
+    callup = callups.create(
+        world.coordinator,
+        callups.CallUpFields(
+            team_id=world.team.id,
+            service_id=world.service.id,
+            what="水管爆裂",
+            place="东门",
+            needed_by=start,
+            needed=2,
+            escalate_after=15,
+        ),
+    )
     db.session.commit()
     data = {
         "once": uuid.uuid4().hex,
@@ -500,6 +559,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         code=devices.place_code(device, time.time()),
         printed=printed.id,
         printed_code=devices.printed_code(printed),
+        callup=callup.id,
         **requests,
     )
     return world, ids, data

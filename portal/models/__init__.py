@@ -2,6 +2,7 @@
 
 from portal.models.activity import Activity, ActivitySignup, Notification
 from portal.models.audit import AuditEvent
+from portal.models.callup import CallUp, CallUpGroup, CallUpPerson
 from portal.models.community import Community, Service
 from portal.models.hours import HourLog
 from portal.models.idempotency import FormKey
@@ -17,6 +18,9 @@ __all__ = [
     "ActivitySignup",
     "Notification",
     "AuditEvent",
+    "CallUp",
+    "CallUpGroup",
+    "CallUpPerson",
     "CheckIn",
     "KioskDevice",
     "PrintedPlaceCode",

@@ -15,7 +15,7 @@ from portal.models.team import Team
 # the credit and the reversing entry (append-only); the log names the reversing entry.
 LOG_STATUSES = ("pending", "approved", "rejected", "cancelled", "reversed")
 # "correction": a replacement entered with a correction, approved by the corrector.
-LOG_SOURCES = ("self", "kiosk", "request", "activity", "correction")
+LOG_SOURCES = ("self", "kiosk", "request", "activity", "correction", "callup")
 # Why a log that would otherwise have been credited at once waits for a coordinator.
 REVIEW_REASONS = ("unverified_resident", "over_estimate", "forgotten_checkout", "late_sync")
 MAX_LOG_MINUTES = 720
@@ -71,7 +71,8 @@ class HourLog(db.Model):
             name="status",
         ),
         CheckConstraint(
-            "source IN ('self', 'kiosk', 'request', 'activity', 'correction')", name="source"
+            "source IN ('self', 'kiosk', 'request', 'activity', 'correction', 'callup')",
+            name="source",
         ),
         CheckConstraint(
             "status NOT IN ('approved', 'reversed') OR entry_id IS NOT NULL",

@@ -13,7 +13,13 @@ from portal.models.member import Member
 # A paid request posted on someone's behalf waits for that person's consent before it
 # reserves their hours or reaches volunteers.
 REQUEST_STATUSES = (
-    "awaiting_consent", "open", "dispatched", "accepted", "done", "confirmed", "cancelled"
+    "awaiting_consent",
+    "open",
+    "dispatched",
+    "accepted",
+    "done",
+    "confirmed",
+    "cancelled",
 )
 ACTIVE_STATUSES = ("awaiting_consent", "open", "dispatched", "accepted", "done")
 

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Community, HourLog, KioskDevice, Member, Service, Team
+from portal.models import CallUp, Community, HourLog, KioskDevice, Member, Service, Team
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
 from portal.services import audit, credits, ledger, notifications, teams
@@ -271,6 +271,45 @@ def log_replacement(
     db.session.add(log)
     db.session.flush()
     credit(corrector, log, corrects=original.id)
+    db.session.flush()
+    return log
+
+
+def log_callup(
+    witness: Member, member: Member, callup: CallUp, *, minutes: int, service_date: date
+) -> HourLog:
+    """Hours for coming to a call-up, logged to its team and service when it closes: approved
+    with the closing coordinator as witness, or left pending for another coordinator when the
+    closer may not vouch for this member (themselves or a linked relative). Same limits as any
+    log: 1–720 minutes, 24 hours a day."""
+    if not 1 <= minutes <= MAX_LOG_MINUTES:
+        raise DomainError(
+            _l("Enter between 1 and 720 minutes (12 hours) for one log."), field="minutes"
+        )
+    credits.check_day_limit(member.id, service_date, minutes)
+    log = HourLog(
+        member_id=member.id,
+        team_id=callup.team_id,
+        service_id=callup.service_id,
+        community_id=callup.community_id,
+        service_date=service_date,
+        minutes=minutes,
+        note=callup.what,
+        source="callup",
+        status="pending",
+    )
+    db.session.add(log)
+    db.session.flush()
+    if credits.may_witness(witness, member.id):
+        credit(witness, log, action="hour_log.approve_callup", callup=callup.id)
+        notifications.notify(
+            member.id,
+            "log_approved",
+            "hours.show",
+            link_args={"log_id": log.id},
+            minutes=log.minutes,
+            date=log.service_date,
+        )
     db.session.flush()
     return log
 

@@ -32,6 +32,8 @@ KINDS = (
     "service_to_confirm",
     "log_reversed",
     "log_corrected",
+    "callup_called",
+    "callup_stood_down",
 )
 # The key under which a message's link arguments are kept with its parameters.
 LINK_ARGS = "_link_args"
