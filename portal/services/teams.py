@@ -7,6 +7,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from portal.clock import today_local
 from portal.extensions import db
@@ -140,6 +141,8 @@ def roster(team: Team) -> list[RosterRow]:
             .where(TeamMembership.team_id == team.id, TeamMembership.status == "active")
             .order_by(TeamMembership.role.desc(), TeamMembership.id)
             .limit(500)
+            # Each row shows the member's name: one batched load, not one per row.
+            .options(selectinload(TeamMembership.member))
         )
     )
     ids = [m.member_id for m in memberships]
@@ -191,6 +194,7 @@ def join_requests(team: Team) -> list[TeamMembership]:
             .where(TeamMembership.team_id == team.id, TeamMembership.status == "pending")
             .order_by(TeamMembership.id)
             .limit(200)
+            .options(selectinload(TeamMembership.member))
         )
     )
 
