@@ -10,12 +10,12 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.clock import today_local
 from portal.extensions import db
-from portal.models import Community, Member
+from portal.models import Account, Community, Member, Notification, TeamMembership
 from portal.services import audit, ledger
 from portal.services.errors import DomainError
 
@@ -174,3 +174,22 @@ def make_admin(member: Member, actor: Member | None = None) -> None:
     audit.record(
         actor, "member.role_change", member, community_id=member.community_id, role="admin"
     )
+
+
+def top_bar_figures(member_id: int) -> tuple[int, int, bool]:
+    """What the top bar of every page shows: the balance in minutes, the unread messages and
+    whether the member coordinates a team — one statement (three scalar subqueries, each an
+    index lookup) instead of three round trips per page."""
+    balance = select(Account.balance).where(Account.member_id == member_id).scalar_subquery()
+    unread = (
+        select(func.count(Notification.id))
+        .where(Notification.member_id == member_id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )
+    coordinates = exists().where(
+        TeamMembership.member_id == member_id,
+        TeamMembership.status == "active",
+        TeamMembership.role == "coordinator",
+    )
+    row = db.session.execute(select(balance, unread, coordinates)).one()
+    return int(row[0] or 0), int(row[1] or 0), bool(row[2])
