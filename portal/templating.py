@@ -48,8 +48,10 @@ class TopBar:
     read in one statement the first time a page shows one of them: an htmx fragment, which
     shows none, reads nothing (it used to pay three statements for them)."""
 
-    def __init__(self, member_id: int | None) -> None:
+    def __init__(self, member_id: int | None, figures: tuple[int, int, bool] | None = None) -> None:
         self._member_id = member_id
+        if figures is not None:  # read already, with the page's own figures
+            self.__dict__["_figures"] = figures
 
     @cached_property
     def _figures(self) -> tuple[int, int, bool]:
@@ -57,7 +59,8 @@ class TopBar:
             return 0, 0, False
         from portal.services import members
 
-        return members.top_bar_figures(self._member_id)
+        balance, unread, coordinates = members.top_bar_figures(self._member_id)
+        return balance, unread, coordinates
 
     @property
     def balance(self) -> int:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.clock import today_local
@@ -176,10 +177,11 @@ def make_admin(member: Member, actor: Member | None = None) -> None:
     )
 
 
-def top_bar_figures(member_id: int) -> tuple[int, int, bool]:
+def top_bar_figures(member_id: int, *more: Select) -> tuple[Any, ...]:
     """What the top bar of every page shows: the balance in minutes, the unread messages and
-    whether the member coordinates a team — one statement (three scalar subqueries, each an
-    index lookup) instead of three round trips per page."""
+    whether the member coordinates a team — one statement (scalar subqueries, each an index
+    lookup) instead of three round trips per page. `more` single-value selects ride along in
+    the same statement (the dashboard's pending and reserved minutes)."""
     balance = select(Account.balance).where(Account.member_id == member_id).scalar_subquery()
     unread = (
         select(func.count(Notification.id))
@@ -191,5 +193,6 @@ def top_bar_figures(member_id: int) -> tuple[int, int, bool]:
         TeamMembership.status == "active",
         TeamMembership.role == "coordinator",
     )
-    row = db.session.execute(select(balance, unread, coordinates)).one()
-    return int(row[0] or 0), int(row[1] or 0), bool(row[2])
+    extra = [stmt.scalar_subquery() for stmt in more]
+    row = db.session.execute(select(balance, unread, coordinates, *extra)).one()
+    return (int(row[0] or 0), int(row[1] or 0), bool(row[2]), *(int(v or 0) for v in row[3:]))
