@@ -7,11 +7,12 @@ from functools import cached_property
 from typing import Any
 
 from flask import Flask, session
-from flask_babel import format_decimal, get_locale, gettext
+from flask_babel import get_locale
 from flask_login import current_user
 from markupsafe import Markup
 
 from portal import i18n
+from portal.i18n import format_decimal, gettext
 from portal.services import idempotency
 
 
