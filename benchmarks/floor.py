@@ -70,7 +70,9 @@ def _create() -> None:
             placeholder = "%s" if POSTGRES else "?"
             for i, message in enumerate(FORTUNES, start=1):
                 conn.execute(
-                    f"INSERT INTO {TABLE} VALUES ({placeholder}, {placeholder})", (i, message)
+                    f"INSERT INTO {TABLE} VALUES ({placeholder}, {placeholder}) "
+                    "ON CONFLICT DO NOTHING",
+                    (i, message),
                 )
         if not POSTGRES:
             conn.commit()

@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     floor_db = (
         url if url.startswith("postgresql") else str(Path(tempfile.gettempdir()) / "floor.sqlite3")
     )
-    secret = os.environ.get("SECRET_KEY") or os.urandom(16).hex()
+    # One key for the server and for the card this script signs in-process (kiosk_browser).
+    secret = os.environ.setdefault("SECRET_KEY", os.urandom(16).hex())
     env = {"SECRET_KEY": secret, "FLASK_APP": "wsgi.py"}
     floor_page = Page("floor: Flask + Jinja Fortunes", "/fortunes")
 
