@@ -5,7 +5,7 @@ FLASK := $(VENV)/bin/flask
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: run test install translations lint serve-prod extract-messages reset-demo
+.PHONY: run test install translations lint serve-prod extract-messages reset-demo bench-tools
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -49,3 +49,7 @@ lint: $(VENV)/.installed
 
 test: install lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The load generator of `benchmarks/pages.py --ratio` (Debian's wrk; run as root or with sudo).
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }

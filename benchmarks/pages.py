@@ -17,6 +17,10 @@ CSRF protection stays on, as in production (its tokens are rendered into every f
 costs time): the client reads the token from the page like a browser (`--no-csrf` turns
 it off instead). Everything else is the app as configured.
 
+`--ratio` instead serves the floor (benchmarks/floor.py) and the portal under gunicorn and
+drives every often-opened page with wrk: each page's share of the floor's throughput and its
+p90/p99 (benchmarks/ratio.py).
+
 `--sql` also counts the SQL statements each request runs (a SQLAlchemy
 `before_cursor_execute` listener) and prints min/max per page, with the time spent in them;
 `-v` prints one request's statements per page.
@@ -372,4 +376,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--ratio" in sys.argv[1:]:
+        # Throughput under gunicorn and wrk against the floor: benchmarks/ratio.py.
+        from ratio import main as ratio_main
+
+        ratio_main(sys.argv[1:])
+    else:
+        main()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any
 
 from flask import Flask, session
-from flask_babel import format_decimal, get_locale, gettext
+from flask_babel import get_locale
 from flask_login import current_user
 from markupsafe import Markup
 
 from portal import i18n
+from portal.i18n import format_decimal, gettext
 from portal.services import idempotency
 
 
@@ -42,6 +44,50 @@ def elder_mode() -> bool:
     return bool(session.get("elder_mode"))
 
 
+class TopBar:
+    """The logged-in member's top-bar figures (balance, unread messages, coordinates a team),
+    read in one statement the first time a page shows one of them: an htmx fragment, which
+    shows none, reads nothing (it used to pay three statements for them)."""
+
+    def __init__(
+        self, member_id: int | None, figures: tuple[int, int, bool, bool] | None = None
+    ) -> None:
+        self._member_id = member_id
+        if figures is not None:  # read already, with the page's own figures
+            self.__dict__["_figures"] = figures
+
+    @cached_property
+    def _figures(self) -> tuple[int, int, bool, bool]:
+        if self._member_id is None:
+            return 0, 0, False, False
+        from portal.services import members
+
+        balance, unread, coordinates, called = members.top_bar_figures(self._member_id)
+        return balance, unread, coordinates, called
+
+    @property
+    def balance(self) -> int:
+        return self._figures[0]
+
+    @property
+    def unread(self) -> int:
+        return self._figures[1]
+
+    @property
+    def coordinates(self) -> bool:
+        return self._figures[2]
+
+    @cached_property
+    def calls(self) -> list[Any]:
+        """Call-ups this member was called to that still want an answer: the banner on every
+        page and the count in the top bar (one statement, only on whole pages)."""
+        if self._member_id is None or not self._figures[3]:
+            return []
+        from portal.services import callups
+
+        return callups.calls_for_id(self._member_id)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["duration_cells"] = duration_cells
@@ -50,30 +96,12 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        from portal.services import ledger
-
         locale = str(get_locale() or "zh_CN")
-        from portal.services import callups, notifications, teams
-
-        balance = None
-        unread = 0
-        coordinates = False
-        my_calls: list[callups.Call] = []
-        if current_user and current_user.is_authenticated:
-            my_calls = callups.calls_for(current_user)
-            balance = ledger.balance_of(current_user)
-            unread = notifications.unread_count(current_user)
-            coordinates = bool(teams.coordinated_team_ids(current_user))
         return {
             "locale": locale,
             "html_lang": "zh-CN" if locale.startswith("zh") else "en",
             "elder_mode": elder_mode(),
-            "top_balance": balance,
-            "unread_count": unread,
-            "coordinates_a_team": coordinates,
-            # Call-ups this member was called to and that still want an answer: the banner
-            # on every page and the count in the top bar.
-            "my_calls": my_calls,
+            "top": TopBar(current_user.id if current_user.is_authenticated else None),
             "category_labels": i18n.CATEGORY_LABELS,
             "status_labels": i18n.STATUS_LABELS,
             "entry_kind_labels": i18n.ENTRY_KIND_LABELS,

@@ -4,36 +4,20 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from portal.auth.forms import ElderModeForm, LanguageForm
 from portal.extensions import db
-from portal.models import Community, HourLog, Member
+from portal.services import figures
 
 bp = Blueprint("main", __name__)
 
 
 @bp.get("/")
 def index() -> str:
-    # Public figures per community: members and approved hours (two bounded aggregates).
-    members = dict(
-        db.session.execute(
-            select(Member.community_id, func.count(Member.id)).group_by(Member.community_id)
-        ).all()
-    )
-    minutes = dict(
-        db.session.execute(
-            select(HourLog.community_id, func.sum(HourLog.minutes))
-            .where(HourLog.status == "approved")
-            .group_by(HourLog.community_id)
-        ).all()
-    )
-    communities = db.session.scalars(select(Community).order_by(Community.id).limit(100)).all()
-    stats = [
-        {"community": c, "members": members.get(c.id, 0), "minutes": minutes.get(c.id) or 0}
-        for c in communities
-    ]
+    # City-wide totals, kept a few minutes per worker (portal/services/figures.py).
+    stats = figures.public_figures()
     return render_template(
         "main/index.html",
         stats=stats,

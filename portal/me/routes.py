@@ -30,9 +30,10 @@ from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
 from portal.inputs import query_id
 from portal.me.forms import SharePhoneForm
-from portal.services import family, ledger, members, statement, teams
+from portal.services import family, members, statement, teams
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
+from portal.templating import TopBar
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -51,15 +52,22 @@ def dashboard() -> str:
     volunteer = bool(teams.active_teams_of(me))
     # Each person's first screen leads with what they do most: a coordinator's queue, a
     # volunteer's logging and tasks, a resident's call for help and what to confirm.
+    # The figures and the top bar's in one statement (five lookups used to be five).
+    balance, unread, coordinates, called, pending, reserved = members.top_bar_figures(
+        me.id,
+        hour_service.pending_minutes_select(me.id),
+        request_service.reserved_minutes_select(me.id),
+    )
     return render(
         "me/dashboard.html",
+        top=TopBar(me.id, (balance, unread, coordinates, called)),
         role="coordinator" if coordinated else ("volunteer" if volunteer else "resident"),
         queue_count=hour_service.pending_count(coordinated) if coordinated else 0,
         tasks=request_service.open_tasks(me) if volunteer else [],
         requests_waiting=request_service.awaiting_me(me, relative_ids),
-        balance=ledger.balance_of(me),
-        pending=hour_service.pending_minutes(me),
-        reserved=request_service.reserved_minutes(me),
+        balance=balance,
+        pending=pending,
+        reserved=reserved,
         to_confirm=hour_service.to_confirm(me, relative_ids),
         lines=lines,
         button=EmptyForm(),

@@ -429,11 +429,16 @@ class Call:
 def calls_for(member: Member) -> list[Call]:
     """The call-ups `member` was called to and that still want an answer: not closed, and
     not stood down for them."""
+    return calls_for_id(member.id)
+
+
+def calls_for_id(member_id: int) -> list[Call]:
+    """`calls_for` by the member's id (the top bar has only the id)."""
     rows = db.session.execute(
         select(CallUp, CallUpPerson)
         .join(CallUpPerson, CallUpPerson.callup_id == CallUp.id)
         .where(
-            CallUpPerson.member_id == member.id,
+            CallUpPerson.member_id == member_id,
             CallUpPerson.stood_down_at.is_(None),
             CallUp.status != "closed",
         )

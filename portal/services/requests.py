@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from portal.clock import now_local, today_local
 from portal.extensions import db
@@ -487,16 +487,19 @@ def cancel(actor: Member, request_id: int) -> ServiceRequest:
 # --- lists ---------------------------------------------------------------------------
 
 
-def reserved_minutes(member: Member) -> int:
-    """Hours held by this member's pending paid requests: not spendable."""
-    return db.session.scalar(
-        select(func.coalesce(func.sum(ServiceRequest.held_minutes), 0)).where(
-            ServiceRequest.requester_id == member.id,
-            ServiceRequest.pay_with_hours.is_(True),
-            ServiceRequest.resolution_entry_id.is_(None),
-            ServiceRequest.status.in_(ACTIVE_STATUSES),
-        )
+def reserved_minutes_select(member_id: int) -> Select:
+    """Hours held by this member's pending paid requests: not spendable (a statement to
+    combine)."""
+    return select(func.coalesce(func.sum(ServiceRequest.held_minutes), 0)).where(
+        ServiceRequest.requester_id == member_id,
+        ServiceRequest.pay_with_hours.is_(True),
+        ServiceRequest.resolution_entry_id.is_(None),
+        ServiceRequest.status.in_(ACTIVE_STATUSES),
     )
+
+
+def reserved_minutes(member: Member) -> int:
+    return db.session.scalar(reserved_minutes_select(member.id))
 
 
 def board(community_id: int, *, category: str | None, size: int = 50) -> list[ServiceRequest]:
