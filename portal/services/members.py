@@ -188,8 +188,9 @@ def make_admin(member: Member, actor: Member | None = None) -> None:
 def top_bar_figures(member_id: int, *more: Select) -> tuple[Any, ...]:
     """What the top bar of every page shows: the balance in minutes, the unread messages,
     whether the member coordinates a team and whether a call-up awaits them — one statement
-    (scalar subqueries, each an index lookup) instead of four round trips per page. `more` single-value selects ride along in
-    the same statement (the dashboard's pending and reserved minutes)."""
+    (scalar subqueries, each an index lookup) instead of four round trips per page. `more`
+    single-value selects ride along in the same statement (the dashboard's pending and
+    reserved minutes)."""
     balance = select(Account.balance).where(Account.member_id == member_id).scalar_subquery()
     unread = (
         select(func.count(Notification.id))
