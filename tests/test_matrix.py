@@ -8,11 +8,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from portal.clock import now_local
+from portal.clock import now_local, today_local
 from portal.extensions import db
 from portal.models import (
     Activity,
@@ -27,7 +27,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
-from portal.services import devices, hours, ledger
+from portal.services import devices, hours, ledger, passbook
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -366,6 +366,15 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/admin/kiosks", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
     ("POST", "/admin/kiosks/{device}/revoke", ADMIN_ONLY),
     ("POST", "/admin/kiosks/pin-reset", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
+    # Passbook and reports (issue 12).
+    ("GET", "/me/statement/passbook", MEMBER_PAGES),
+    (
+        "GET",
+        "/members/{volunteer}/passbook",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "coordinator": 200, "admin": 200},
+    ),
+    ("GET", "/verify/{passbook}", OPEN_PAGES),
+    ("GET", "/verify/forged-page", dict.fromkeys(ROLES, 404)),
 ]
 # A kiosk browser is sent back to its start screen from every page that is not a kiosk
 # screen (302), member pages about the kiosk included.
@@ -491,9 +500,16 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         enrol=enrol,
         device=spare.id,
         code=devices.place_code(device, time.time()),
+        passbook=_passbook_token(world),
         **requests,
     )
     return world, ids, data
+
+
+def _passbook_token(world: World) -> str:
+    with current_app.test_request_context():
+        pages, _older = passbook.pages(world.volunteer, printed_on=today_local())
+    return pages[0].token
 
 
 @pytest.mark.parametrize(

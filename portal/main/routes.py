@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from portal.auth.forms import ElderModeForm, LanguageForm
 from portal.extensions import db
 from portal.models import Community, HourLog, Member
+from portal.services import passbook
 
 bp = Blueprint("main", __name__)
 
@@ -51,3 +52,10 @@ def healthz() -> tuple[Response, int]:
         db.session.rollback()
         return jsonify(status="unavailable", database="unreachable"), 503
     return jsonify(status="ok", database="ok"), 200
+
+
+@bp.get("/verify/<token>")
+def verify(token: str) -> tuple[str, int]:
+    """Public: is this printed passbook page genuine? Shows no more than the page does."""
+    result = passbook.verify(token[:400])
+    return render_template("main/verify.html", result=result), 200 if result else 404

@@ -30,6 +30,7 @@ from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
 from portal.inputs import query_id
 from portal.me.forms import SharePhoneForm
+from portal.me.passbook import passbook_view
 from portal.services import family, ledger, members, statement, teams
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
@@ -158,3 +159,11 @@ def share_phone() -> Response:
     db.session.commit()
     flash(_("Saved."), "success")
     return redirect(url_for("me.settings"), 303)
+
+
+@bp.get("/statement/passbook")
+@login_required
+def passbook() -> str:
+    """The statement as large-print A4 passbook pages (the browser prints them)."""
+    return passbook_view(current_member(), _cursor())
+
