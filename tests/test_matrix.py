@@ -144,6 +144,10 @@ OVERSEERS: dict[str, int] = {
     "admin": 200,
     "other_admin": 200,
 }
+# Reports: coordinators (their teams) and admins (their community); a team filter only
+# within what the reader may see.
+REPORT_READERS: dict[str, int] = {**OVERSEERS, "coordinator": 200, "other_coordinator": 200}
+TEAM_REPORT_READERS: dict[str, int] = {**OVERSEERS, "coordinator": 200, "other_admin": 403}
 CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/", OPEN_PAGES),
     ("GET", "/healthz", OPEN_PAGES),
@@ -375,6 +379,10 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ),
     ("GET", "/verify/{passbook}", OPEN_PAGES),
     ("GET", "/verify/forged-page", dict.fromkeys(ROLES, 404)),
+    ("GET", "/reports/export/hours.csv", REPORT_READERS),
+    ("GET", "/reports/export/requests.csv", REPORT_READERS),
+    ("GET", "/reports/export/ledger.csv?team={team}", TEAM_REPORT_READERS),
+    ("GET", "/reports/export.zip", OVERSEERS),
 ]
 # A kiosk browser is sent back to its start screen from every page that is not a kiosk
 # screen (302), member pages about the kiosk included.
