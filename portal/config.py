@@ -106,4 +106,7 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         "KIOSK_IDLE_SECONDS": int(os.environ.get("KIOSK_IDLE_SECONDS", "20")),
         "KIOSK_IDENTIFY_SECONDS": 20,
         "KIOSK_CONFIRM_SECONDS": 5,
+        # Reports: full-time equivalents are hours ÷ this many working hours a year
+        # (250 days × 8 h).
+        "REPORT_YEAR_HOURS": int(os.environ.get("REPORT_YEAR_HOURS", "2000")),
     }

@@ -383,6 +383,10 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/reports/export/requests.csv", REPORT_READERS),
     ("GET", "/reports/export/ledger.csv?team={team}", TEAM_REPORT_READERS),
     ("GET", "/reports/export.zip", OVERSEERS),
+    ("GET", "/reports", REPORT_READERS),
+    ("GET", "/reports?team={team}&month=2026-01", TEAM_REPORT_READERS),
+    ("GET", "/reports/table/team_months.csv", REPORT_READERS),
+    ("GET", "/reports/table/service.csv?team={team}", TEAM_REPORT_READERS),
 ]
 # A kiosk browser is sent back to its start screen from every page that is not a kiosk
 # screen (302), member pages about the kiosk included.
