@@ -16,7 +16,7 @@ from portal.htmx import render
 from portal.inputs import query_date, query_id
 from portal.models._time import utcnow
 from portal.reports import charts
-from portal.services import exports, report_scope, reports
+from portal.services import exports, liability, report_scope, reports
 from portal.services.errors import Forbidden
 from portal.services.report_scope import Scope
 
@@ -59,10 +59,14 @@ def index() -> str:
     report = _report(scope)
     today = today_local()
     months = reports.months_between(today.replace(day=1) - timedelta(days=334), today)[::-1]
+    owed = liability.liability(scope.community_id, today) if scope.is_admin else None
     return render(
         "reports/index.html",
         "body",
         report=report,
+        owed=owed,
+        band_chart=charts.bars(list(owed.outstanding.items())) if owed else None,
+        delivery_chart=charts.bars(list(owed.delivery.items())) if owed else None,
         teams=report_scope.teams_in_scope(me),
         months=months,
         args=request.args,
