@@ -383,6 +383,7 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/reports/export/requests.csv", REPORT_READERS),
     ("GET", "/reports/export/ledger.csv?team={team}", TEAM_REPORT_READERS),
     ("GET", "/reports/export.zip", OVERSEERS),
+    ("POST", "/me/settings/donate", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
     ("GET", "/reports", REPORT_READERS),
     ("GET", "/reports?team={team}&month=2026-01", TEAM_REPORT_READERS),
     ("GET", "/reports/table/team_months.csv", REPORT_READERS),
@@ -495,6 +496,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         "typical_minutes": "60",
         "active": "y",
         "share": "1",
+        "donate": "1",
     }
     ids = dict(
         log=log.id,

@@ -29,9 +29,9 @@ from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
 from portal.inputs import query_id
-from portal.me.forms import SharePhoneForm
+from portal.me.forms import DonateExcessForm, SharePhoneForm
 from portal.me.passbook import passbook_view
-from portal.services import family, ledger, members, statement, teams
+from portal.services import family, ledger, members, stars, statement, teams
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
 
@@ -59,6 +59,7 @@ def dashboard() -> str:
         tasks=request_service.open_tasks(me) if volunteer else [],
         requests_waiting=request_service.awaiting_me(me, relative_ids),
         balance=ledger.balance_of(me),
+        stars=stars.level(me),
         pending=hour_service.pending_minutes(me),
         reserved=request_service.reserved_minutes(me),
         to_confirm=hour_service.to_confirm(me, relative_ids),
@@ -144,6 +145,8 @@ def settings() -> Response | tuple[str, int] | str:
             language_form=LanguageForm(locale=current_user.locale),
             elder_form=ElderModeForm(elder="1" if current_user.elder_mode else "0"),
             phone_form=SharePhoneForm(share="1" if current_user.share_phone else "0"),
+            donate_form=DonateExcessForm(donate="1" if current_user.donate_excess else "0"),
+            storage_cap=current_user.community.storage_cap_minutes,
         ),
         status,
     )
@@ -156,6 +159,18 @@ def share_phone() -> Response:
     if not form.validate_on_submit():
         abort(400)
     members.set_preferences(current_member(), share_phone=form.share.data == "1")
+    db.session.commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for("me.settings"), 303)
+
+
+@bp.post("/settings/donate")
+@login_required
+def donate_excess() -> Response:
+    form = DonateExcessForm()
+    if not form.validate_on_submit():
+        abort(400)
+    members.set_preferences(current_member(), donate_excess=form.donate.data == "1")
     db.session.commit()
     flash(_("Saved."), "success")
     return redirect(url_for("me.settings"), 303)
