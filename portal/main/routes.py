@@ -4,40 +4,34 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from werkzeug.wrappers import Response
 
 from portal.auth.forms import ElderModeForm, LanguageForm
+from portal.clock import today_local
 from portal.extensions import db
-from portal.models import Community, HourLog, Member
-from portal.services import passbook
+from portal.models import Community
+from portal.services import passbook, public_stats
 
 bp = Blueprint("main", __name__)
 
 
 @bp.get("/")
 def index() -> str:
-    # Public figures per community: members and approved hours (two bounded aggregates).
-    members = dict(
-        db.session.execute(
-            select(Member.community_id, func.count(Member.id)).group_by(Member.community_id)
-        ).all()
-    )
-    minutes = dict(
-        db.session.execute(
-            select(HourLog.community_id, func.sum(HourLog.minutes))
-            .where(HourLog.status == "approved")
-            .group_by(HourLog.community_id)
-        ).all()
-    )
+    # Public figures per community for this year: four grouped queries, no personal data.
+    # A member's own community comes first.
+    year = today_local().year
+    totals = public_stats.year_totals(year)
     communities = db.session.scalars(select(Community).order_by(Community.id).limit(100)).all()
+    if current_user.is_authenticated:
+        communities = sorted(communities, key=lambda c: c.id != current_user.community_id)
     stats = [
-        {"community": c, "members": members.get(c.id, 0), "minutes": minutes.get(c.id) or 0}
-        for c in communities
+        {"community": c, "year": totals.get(c.id, public_stats.YearTotals())} for c in communities
     ]
     return render_template(
         "main/index.html",
         stats=stats,
+        year=year,
         language_form=LanguageForm(),
         elder_form=ElderModeForm(),
         signed_in=current_user.is_authenticated,
