@@ -1,5 +1,5 @@
 """caps, stars and the donation pool: per-community storage cap and star levels, a member's
-choice to donate the excess, and the public-welfare pool account kind
+choice to donate the excess, and the public-welfare pool account kind; an index for reports
 
 Revision ID: c4a7e2b91d05
 Revises: 30d39324e833
@@ -18,6 +18,14 @@ depends_on = None
 
 
 def upgrade():
+    # Reports (same issue): a community's approved service in a date range.
+    with op.batch_alter_table('hour_logs', schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f('ix_hour_logs_community_id_hour_logs_status_hour_logs_service_date'),
+            ['community_id', 'status', 'service_date'],
+            unique=False,
+        )
+
     with op.batch_alter_table('communities', schema=None) as batch_op:
         batch_op.add_column(
             sa.Column('storage_cap_minutes', sa.Integer(), server_default='90000', nullable=True)
@@ -51,6 +59,9 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('hour_logs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hour_logs_community_id_hour_logs_status_hour_logs_service_date'))
+
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_accounts_pool_not_negative'), type_='check')
         batch_op.drop_constraint(op.f('ck_accounts_kind'), type_='check')
