@@ -81,6 +81,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.me.routes import bp as me_bp
     from portal.members.routes import bp as members_bp
     from portal.notifications.routes import bp as notifications_bp
+    from portal.reports.routes import bp as reports_bp
     from portal.requests.routes import bp as requests_bp
     from portal.teams.routes import bp as teams_bp
 
@@ -97,6 +98,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         requests_bp,
         family_bp,
         members_bp,
+        reports_bp,
         kiosk_bp,
         places_bp,
         callups_bp,

@@ -109,4 +109,7 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         # many minutes, also when stood down on arrival.
         "CALLUP_MINIMUM_MINUTES": int(os.environ.get("CALLUP_MINIMUM_MINUTES", "30")),
         "KIOSK_CONFIRM_SECONDS": 5,
+        # Reports: full-time equivalents are hours ÷ this many working hours a year
+        # (250 days × 8 h).
+        "REPORT_YEAR_HOURS": int(os.environ.get("REPORT_YEAR_HOURS", "2000")),
     }

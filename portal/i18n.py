@@ -22,6 +22,13 @@ CATEGORY_LABELS = {
     "elder_care": _l("Elder care"),
 }
 
+AGE_BAND_LABELS = {
+    "under_60": _l("Under 60"),
+    "60_69": _l("60–69"),
+    "70_79": _l("70–79"),
+    "80_plus": _l("80 and over"),
+}
+
 STATUS_LABELS = {
     "pending": _l("Pending"),
     "approved": _l("Approved"),

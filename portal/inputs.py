@@ -9,6 +9,7 @@ or a NUL byte PostgreSQL cannot store is refused once, here, and never reaches a
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from flask import Flask, abort, request
 from werkzeug.routing import BaseConverter, ValidationError
@@ -93,3 +94,17 @@ def init_app(app: Flask) -> None:
         # refuses NUL): refuse the request before any view reads it, so nothing changes.
         if has_bad_text():
             abort(400, description="bad-text")
+
+
+def query_date(name: str) -> date | None:
+    """A yyyy-mm-dd (or yyyy-mm, its first day) date from the query string, or None."""
+    raw = (request.args.get(name) or "").strip().translate(FULL_WIDTH)
+    if len(raw) == 7:
+        raw += "-01"
+    if len(raw) != 10:
+        return None
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return value if 2000 <= value.year <= 2100 else None

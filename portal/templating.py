@@ -103,6 +103,7 @@ def init_app(app: Flask) -> None:
             "elder_mode": elder_mode(),
             "top": TopBar(current_user.id if current_user.is_authenticated else None),
             "category_labels": i18n.CATEGORY_LABELS,
+            "age_band_labels": i18n.AGE_BAND_LABELS,
             "status_labels": i18n.STATUS_LABELS,
             "entry_kind_labels": i18n.ENTRY_KIND_LABELS,
             "request_status_labels": i18n.REQUEST_STATUS_LABELS,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -140,4 +142,7 @@ def test_static_files_are_compressed_and_closed(client: FlaskClient) -> None:
     with client.get("/static/portal.css", headers={"Accept-Encoding": "gzip"}) as response:
         assert response.status_code == 200
         assert response.headers["Content-Encoding"] == "gzip"
-        assert len(response.get_data()) < 4000
+        # Compressed to well under half (the whole first page, CSS included, must stay
+        # within 50 KB: the browser suite measures that in test-artifacts/page-sizes.txt).
+        raw = (Path(client.application.static_folder or "") / "portal.css").stat().st_size
+        assert len(response.get_data()) < raw / 3

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from portal.clock import now_local
+from portal.clock import now_local, today_local
 from portal.extensions import db
 from portal.models import (
     Activity,
@@ -29,7 +29,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
-from portal.services import callups, devices, hours, ledger
+from portal.services import callups, devices, hours, ledger, passbook
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -158,6 +158,10 @@ RUNNERS: dict[str, int] = {
     "coordinator": 303,
     "admin": 303,
 }
+# Reports: coordinators (their teams) and admins (their community); a team filter only
+# within what the reader may see.
+REPORT_READERS: dict[str, int] = {**OVERSEERS, "coordinator": 200, "other_coordinator": 200}
+TEAM_REPORT_READERS: dict[str, int] = {**OVERSEERS, "coordinator": 200, "other_admin": 403}
 CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/", OPEN_PAGES),
     ("GET", "/healthz", OPEN_PAGES),
@@ -419,6 +423,24 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/callups/{callup}/stand-down", RUNNERS),
     ("GET", "/callups/{callup}/close", {**RUNNERS, "coordinator": 200, "admin": 200}),
     ("POST", "/callups/{callup}/close", RUNNERS),
+    # Passbook and reports (issue 12).
+    ("GET", "/me/statement/passbook", MEMBER_PAGES),
+    (
+        "GET",
+        "/members/{volunteer}/passbook",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "coordinator": 200, "admin": 200},
+    ),
+    ("GET", "/verify/{passbook}", OPEN_PAGES),
+    ("GET", "/verify/forged-page", dict.fromkeys(ROLES, 404)),
+    ("GET", "/reports/export/hours.csv", REPORT_READERS),
+    ("GET", "/reports/export/requests.csv", REPORT_READERS),
+    ("GET", "/reports/export/ledger.csv?team={team}", TEAM_REPORT_READERS),
+    ("GET", "/reports/export.zip", OVERSEERS),
+    ("POST", "/me/settings/donate", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
+    ("GET", "/reports", REPORT_READERS),
+    ("GET", "/reports?team={team}&month=2026-01", TEAM_REPORT_READERS),
+    ("GET", "/reports/table/team_months.csv", REPORT_READERS),
+    ("GET", "/reports/table/service.csv?team={team}", TEAM_REPORT_READERS),
 ]
 # A kiosk browser is sent back to its start screen from every page that is not a kiosk
 # screen (302), member pages about the kiosk included.
@@ -540,6 +562,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         "typical_minutes": "60",
         "active": "y",
         "share": "1",
+        "donate": "1",
     }
     ids = dict(
         log=log.id,
@@ -560,9 +583,16 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         printed=printed.id,
         printed_code=devices.printed_code(printed),
         callup=callup.id,
+        passbook=_passbook_token(world),
         **requests,
     )
     return world, ids, data
+
+
+def _passbook_token(world: World) -> str:
+    with current_app.test_request_context():
+        pages, _older = passbook.pages(world.volunteer, printed_on=today_local())
+    return pages[0].token
 
 
 @pytest.mark.parametrize(

@@ -196,8 +196,9 @@ COORDINATOR_BUDGETS = {
     "GET /approvals (25 rows)": 9,
     "GET /approvals?after= (htmx rows)": 8,
     # The approval itself: the form key, the witness checks, the ledger entry and postings,
-    # the audit event, the notification, then the row and the count.
-    "POST /approvals/<id>/approve (htmx row)": 35,
+    # the audit event, the notification, then the row and the count; and the storage cap
+    # (the community's cap and the member's donation choice).
+    "POST /approvals/<id>/approve (htmx row)": 37,
     "POST /approvals/<id>/reject (htmx row)": 24,
     # The roster of 30 used to load each member on its own (46 statements).
     "GET /teams/<id> (coordinator)": 14,
@@ -289,8 +290,9 @@ def test_the_kiosk_screens_stay_within_their_statement_budget(village: Town, app
 
 
 VISITOR_BUDGETS = {
-    # The city-wide figures scan whole tables: computed once per worker every 5 minutes.
-    "GET / (figures computed)": 3,
+    # Each community's year (volunteers and hours, requests fulfilled, people served, the
+    # names): computed once per worker every 5 minutes.
+    "GET / (figures computed)": 4,
     "GET / (figures kept)": 0,
     "GET /login": 0,
     "GET /register": 1,

@@ -23,7 +23,7 @@ from portal.htmx import render
 from portal.kiosk.forms import CheckInForm, CheckOutForm, MemberNoForm, PinForm, PlaceForm
 from portal.kiosk.routes import device_required
 from portal.models import Member, Team, TeamMembership
-from portal.services import cards, devices, kiosk, presence, teams
+from portal.services import cards, devices, kiosk, presence, stars, teams
 from portal.services.errors import DomainError
 
 bp = Blueprint("places", __name__)
@@ -208,6 +208,7 @@ def my_card() -> Any:
     return render(
         "kiosk/card.html",
         cards=[(me, cards.qr_svg(cards.card_token(me)))],
+        stars_of=stars.levels([me]),
         form=form,
         button=EmptyForm(),
         single=True,
@@ -245,6 +246,7 @@ def team_cards(team_id: int) -> str:
     return render(
         "kiosk/card.html",
         cards=[(m, cards.qr_svg(cards.card_token(m))) for m in people],
+        stars_of=stars.levels(people),
         team=team,
         single=False,
     )

@@ -15,3 +15,16 @@ class SharePhoneForm(FlaskForm):
         choices=choices([("1", _l("Yes")), ("0", _l("No"))]),
         validate_choice=True,
     )
+
+
+class DonateExcessForm(FlaskForm):
+    donate = SelectField(
+        _l("When my banked time reaches the community's cap, the time above it"),
+        choices=choices(
+            [
+                ("0", _l("is refused (I will use or gift my hours first)")),
+                ("1", _l("is donated to the community's public-welfare pool")),
+            ]
+        ),
+        validate_choice=True,
+    )

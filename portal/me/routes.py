@@ -29,8 +29,9 @@ from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
 from portal.inputs import query_id
-from portal.me.forms import SharePhoneForm
-from portal.services import family, members, statement, teams
+from portal.me.forms import DonateExcessForm, SharePhoneForm
+from portal.me.passbook import passbook_view
+from portal.services import family, members, stars, statement, teams
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
 from portal.templating import TopBar
@@ -53,10 +54,11 @@ def dashboard() -> str:
     # Each person's first screen leads with what they do most: a coordinator's queue, a
     # volunteer's logging and tasks, a resident's call for help and what to confirm.
     # The figures and the top bar's in one statement (five lookups used to be five).
-    balance, unread, coordinates, called, pending, reserved = members.top_bar_figures(
+    balance, unread, coordinates, called, pending, reserved, earned = members.top_bar_figures(
         me.id,
         hour_service.pending_minutes_select(me.id),
         request_service.reserved_minutes_select(me.id),
+        stars.earned_select(me.id),
     )
     return render(
         "me/dashboard.html",
@@ -66,6 +68,7 @@ def dashboard() -> str:
         tasks=request_service.open_tasks(me) if volunteer else [],
         requests_waiting=request_service.awaiting_me(me, relative_ids),
         balance=balance,
+        stars=stars.from_earned(me, earned),
         pending=pending,
         reserved=reserved,
         to_confirm=hour_service.to_confirm(me, relative_ids),
@@ -151,6 +154,8 @@ def settings() -> Response | tuple[str, int] | str:
             language_form=LanguageForm(locale=current_user.locale),
             elder_form=ElderModeForm(elder="1" if current_user.elder_mode else "0"),
             phone_form=SharePhoneForm(share="1" if current_user.share_phone else "0"),
+            donate_form=DonateExcessForm(donate="1" if current_user.donate_excess else "0"),
+            storage_cap=current_user.community.storage_cap_minutes,
         ),
         status,
     )
@@ -166,3 +171,23 @@ def share_phone() -> Response:
     db.session.commit()
     flash(_("Saved."), "success")
     return redirect(url_for("me.settings"), 303)
+
+
+@bp.post("/settings/donate")
+@login_required
+def donate_excess() -> Response:
+    form = DonateExcessForm()
+    if not form.validate_on_submit():
+        abort(400)
+    members.set_preferences(current_member(), donate_excess=form.donate.data == "1")
+    db.session.commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for("me.settings"), 303)
+
+
+@bp.get("/statement/passbook")
+@login_required
+def passbook() -> str:
+    """The statement as large-print A4 passbook pages (the browser prints them)."""
+    return passbook_view(current_member(), _cursor())
+

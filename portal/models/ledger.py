@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 from portal.models._time import utcnow
 
-ACCOUNT_KINDS = ("member", "issuance", "escrow")
+# "pool": a community's public-welfare pool (公益池), fed by members' donated excess.
+ACCOUNT_KINDS = ("member", "issuance", "escrow", "pool")
 ENTRY_KINDS = (
     "hours",  # approved service: issuance → volunteer
     "redeem_hold",  # member → escrow when a paid request is posted
@@ -26,7 +27,7 @@ class Account(db.Model):
     __tablename__ = "accounts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # "member:<id>", "issuance:<community id>", "escrow:<community id>"
+    # "member:<id>", "issuance:<community id>", "escrow:<community id>", "pool:<community id>"
     code: Mapped[str] = mapped_column(String(40), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
@@ -35,10 +36,11 @@ class Account(db.Model):
     balance: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (
-        CheckConstraint("kind IN ('member', 'issuance', 'escrow')", name="kind"),
+        CheckConstraint("kind IN ('member', 'issuance', 'escrow', 'pool')", name="kind"),
         # The backstop: whatever the code does, a member never owes time.
         CheckConstraint("kind <> 'member' OR balance >= 0", name="member_not_negative"),
         CheckConstraint("kind <> 'escrow' OR balance >= 0", name="escrow_not_negative"),
+        CheckConstraint("kind <> 'pool' OR balance >= 0", name="pool_not_negative"),
         CheckConstraint("(kind = 'member') = (member_id IS NOT NULL)", name="member_link"),
     )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -35,6 +35,9 @@ class Member(UserMixin, db.Model):
     party_member: Mapped[bool] = mapped_column(default=False)
     # The residents this member serves may see their mobile number once a request is accepted.
     share_phone: Mapped[bool] = mapped_column(default=False)
+    # At the community's storage cap, credit the excess to the public-welfare pool (公益池)
+    # instead of refusing it.
+    donate_excess: Mapped[bool] = mapped_column(default=False, server_default=false())
     role: Mapped[str] = mapped_column(String(16), default="member")
     active: Mapped[bool] = mapped_column(default=True)
     # Bumped on logout and password change: every older session cookie stops working.

@@ -19,6 +19,10 @@ class InsufficientBalance(DomainError):
     pass
 
 
+class StorageCapReached(DomainError):
+    """A credit would take a member past their community's storage cap (存储上限)."""
+
+
 class AlreadyDecided(DomainError):
     pass
 

@@ -143,9 +143,16 @@ def gift(giver: Member, receiver_id: int | None, minutes: int | None, *, key: st
         memo=receiver.name,
         community_id=giver.community_id,
         actor=giver,
+        # A gift never goes to the pool: past the receiver's storage cap it is refused.
+        cap=_gift_cap(receiver),
     )
     audit.record(giver, "family.gift", entry, minutes=minutes, receiver_id=receiver.id)
     notifications.notify(
         receiver.id, "gift_received", "/me/statement", name=giver.name, minutes=minutes
     )
     return entry
+
+
+def _gift_cap(receiver: Member) -> ledger.Cap | None:
+    limit = receiver.community.storage_cap_minutes
+    return ledger.Cap(ledger.member_account(receiver), limit, None) if limit is not None else None

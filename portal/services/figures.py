@@ -1,7 +1,7 @@
-"""The landing page's public figures: members and approved hours per community.
+"""The landing page's public figures: each community's year (portal/services/public_stats.py).
 
-Both are aggregates over whole tables (every member, every approved hour log of the city), so
-their cost grows with the books: 115 ms at 100k logs on SQLite, seconds at 10M. The page is
+They are aggregates over a year of the city's hour logs and requests, so their cost grows
+with the books: 115 ms at 100k logs on SQLite, seconds at 10M. The page is
 public and the figures are city-wide totals that nobody needs to the second, so each worker
 keeps them for `PUBLIC_FIGURES_SECONDS` (5 minutes) and the landing page runs no SQL at all
 in between. Nothing that must be shared between workers lives here: each recomputes its own.
@@ -14,10 +14,12 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Community, HourLog, Member
+from portal.models import Community
+from portal.services import public_stats
+from portal.services.public_stats import YearTotals
 
 _lock = threading.Lock()
 
@@ -35,43 +37,31 @@ class CommunityName:
 
 
 @dataclass(frozen=True)
-class CommunityFigures:
+class CommunityYear:
     community: CommunityName
-    members: int
-    minutes: int
+    year: YearTotals
 
 
-def _compute() -> list[CommunityFigures]:
-    members = dict(
-        db.session.execute(
-            select(Member.community_id, func.count(Member.id)).group_by(Member.community_id)
-        ).all()
-    )
-    minutes = dict(
-        db.session.execute(
-            select(HourLog.community_id, func.sum(HourLog.minutes))
-            .where(HourLog.status == "approved")
-            .group_by(HourLog.community_id)
-        ).all()
-    )
+def _compute(year: int) -> list[CommunityYear]:
+    totals = public_stats.year_totals(year)
     communities = db.session.execute(
         select(Community.id, Community.name, Community.name_en).order_by(Community.id).limit(100)
     ).all()
     return [
-        CommunityFigures(CommunityName(*c), members.get(c.id, 0), int(minutes.get(c.id) or 0))
-        for c in communities
+        CommunityYear(CommunityName(*c), totals.get(c.id, YearTotals())) for c in communities
     ]
 
 
-def public_figures() -> list[CommunityFigures]:
-    """The figures, at most `PUBLIC_FIGURES_SECONDS` old (0 computes them every time)."""
+def public_figures(year: int) -> list[CommunityYear]:
+    """Each community's totals of `year`, at most `PUBLIC_FIGURES_SECONDS` old (0 computes
+    them every time)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     ttl = app.config.get("PUBLIC_FIGURES_SECONDS", 300)
     cached = app.extensions.get("portal_public_figures")
     now = time.monotonic()
-    if cached is not None and now - cached[0] < ttl:
-        return cached[1]  # type: ignore[no-any-return]
+    if cached is not None and cached[1] == year and now - cached[0] < ttl:
+        return cached[2]  # type: ignore[no-any-return]
     with _lock:
-        figures = _compute()
-        app.extensions["portal_public_figures"] = (now, figures)
+        figures = _compute(year)
+        app.extensions["portal_public_figures"] = (now, year, figures)
     return figures

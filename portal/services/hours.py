@@ -199,6 +199,8 @@ def credit(
         memo=f"hour_log:{log.id} {witness}".strip(),
         community_id=log.community_id,
         actor=approver,
+        # The community's storage cap: refused, or the excess donated as the member chose.
+        cap=ledger.storage_cap(volunteer),
     )
     log.status = "approved"
     log.entry_id = entry.id

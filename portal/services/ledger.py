@@ -28,7 +28,7 @@ from portal.extensions import db
 from portal.models import Account, JournalEntry, LedgerHead, Member, Posting
 from portal.models._time import utcnow
 from portal.models.ledger import ENTRY_KINDS, GENESIS_HASH
-from portal.services.errors import DomainError, InsufficientBalance
+from portal.services.errors import DomainError, InsufficientBalance, StorageCapReached
 
 HEAD_ID = 1
 
@@ -61,6 +61,64 @@ def issuance_account(community_id: int) -> Account:
 
 def escrow_account(community_id: int) -> Account:
     return _get_or_create_account(f"escrow:{community_id}", "escrow", community_id, None)
+
+
+def pool_account(community_id: int) -> Account:
+    """The community's public-welfare pool (公益池): members' donated excess."""
+    return _get_or_create_account(f"pool:{community_id}", "pool", community_id, None)
+
+
+@dataclass(frozen=True)
+class Cap:
+    """The storage cap on one member account an entry credits: at most `limit` minutes;
+    beyond it the excess goes to `pool` (the member chose to donate) or the entry is
+    refused. Decided under the ledger head lock, so racing credits see each other."""
+
+    account: Account
+    limit: int
+    pool: Account | None
+
+
+def storage_cap(member: Member) -> Cap | None:
+    """The cap on crediting `member`, from their community's setting and their choice."""
+    limit = member.community.storage_cap_minutes
+    if limit is None:
+        return None
+    pool = pool_account(member.community_id) if member.donate_excess else None
+    return Cap(member_account(member), limit, pool)
+
+
+def _capped(lines: Sequence[tuple[Account, int]], cap: Cap) -> list[tuple[Account, int]]:
+    """`lines` with the capped account's credit cut to what fits and the excess sent to
+    the pool; raises StorageCapReached when the member did not choose to donate."""
+    credit = sum(amount for account, amount in lines if account.id == cap.account.id)
+    if credit <= 0:
+        return list(lines)
+    balance = db.session.scalar(
+        select(Account.balance)
+        .where(Account.id == cap.account.id)
+        .execution_options(populate_existing=True)
+    )
+    room = max(cap.limit - (balance or 0), 0)
+    if credit <= room:
+        return list(lines)
+    if cap.pool is None:
+        raise StorageCapReached(
+            _l(
+                "This would take the account past the community's storage cap of %(cap)s "
+                "hours: only %(room)s more minutes fit. The member can choose to donate "
+                "the excess to the public-welfare pool.",
+                cap=cap.limit // 60,
+                room=room,
+            )
+        )
+    kept = [(account, amount) for account, amount in lines if account.id != cap.account.id]
+    if room:
+        kept.append((cap.account, room))
+    pool_line = [amount for account, amount in kept if account.id == cap.pool.id]
+    kept = [(account, amount) for account, amount in kept if account.id != cap.pool.id]
+    kept.append((cap.pool, credit - room + sum(pool_line)))
+    return kept
 
 
 def balance_of(member: Member) -> int:
@@ -123,9 +181,11 @@ def post_entry(
     community_id: int | None = None,
     actor: Member | None = None,
     reverses: JournalEntry | None = None,
+    cap: Cap | None = None,
 ) -> JournalEntry:
     """Write one balanced entry. Returns the existing entry when `idempotency_key` was
-    already posted, so a retried cause never posts twice."""
+    already posted, so a retried cause never posts twice. With `cap`, the credit to that
+    member account stops at the storage cap (the excess to the pool, or refused)."""
     if kind not in ENTRY_KINDS:
         raise ValueError(f"unknown entry kind {kind!r}")
     if len(lines) < 2:
@@ -143,6 +203,8 @@ def post_entry(
     ).first()
     if existing is not None:
         return existing
+    if cap is not None:
+        lines = _capped(lines, cap)
 
     # Move balances in account-id order; a member may never go below zero.
     planned: list[tuple[int, int, int]] = []
@@ -155,8 +217,13 @@ def post_entry(
         )
         if account.kind != "issuance":
             stmt = stmt.where(Account.balance + amount >= 0)
+        if cap is not None and account.id == cap.account.id and amount > 0:
+            # The backstop of the check above: never past the cap, whatever raced.
+            stmt = stmt.where(Account.balance + amount <= cap.limit)
         new_balance = db.session.execute(stmt).scalar()
         if new_balance is None:
+            if cap is not None and account.id == cap.account.id and amount > 0:
+                raise StorageCapReached(_l("The account is at the storage cap."))
             raise InsufficientBalance(_l("Not enough banked hours for this."))
         set_committed_value(account, "balance", new_balance)
         planned.append((account.id, amount, new_balance))
@@ -195,6 +262,7 @@ def transfer(
     memo: str = "",
     community_id: int | None = None,
     actor: Member | None = None,
+    cap: Cap | None = None,
 ) -> JournalEntry:
     if minutes <= 0:
         raise DomainError(_l("Minutes must be a positive whole number."))
@@ -205,6 +273,7 @@ def transfer(
         memo=memo,
         community_id=community_id,
         actor=actor,
+        cap=cap,
     )
 
 

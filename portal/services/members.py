@@ -167,6 +167,7 @@ def set_preferences(
     locale: str | None = None,
     elder_mode: bool | None = None,
     share_phone: bool | None = None,
+    donate_excess: bool | None = None,
 ) -> None:
     if locale is not None:
         if locale not in current_app.config["LANGUAGES"]:
@@ -176,6 +177,8 @@ def set_preferences(
         member.elder_mode = elder_mode
     if share_phone is not None:
         member.share_phone = share_phone
+    if donate_excess is not None:
+        member.donate_excess = donate_excess
 
 
 def make_admin(member: Member, actor: Member | None = None) -> None:

@@ -385,6 +385,7 @@ def confirm(actor: Member, request_id: int, rating: int | None, comment: str) ->
             memo=f"request:{request.id}",
             community_id=request.community_id,
             actor=actor,
+            cap=ledger.storage_cap(volunteer),
         )
         request.resolution_entry_id = entry.id
     elif credit_now:
@@ -397,6 +398,7 @@ def confirm(actor: Member, request_id: int, rating: int | None, comment: str) ->
             memo=f"request:{request.id}",
             community_id=request.community_id,
             actor=actor,
+            cap=ledger.storage_cap(volunteer),
         )
     credited = paid + credit_now
     main_log = None

@@ -1,0 +1,1 @@
+"""Reports and exports for coordinators and admins; the liability view."""

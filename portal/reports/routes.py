@@ -1,0 +1,111 @@
+"""/reports: figures and pictures for coordinators (their teams) and admins (their
+community), and the CSV exports behind them."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+from flask import Blueprint, Response, abort, current_app, request, stream_with_context
+from flask_login import login_required
+
+from portal.auth_session import current_member
+from portal.clock import today_local
+from portal.htmx import render
+from portal.inputs import query_date, query_id
+from portal.models._time import utcnow
+from portal.reports import charts
+from portal.services import exports, liability, report_scope, reports
+from portal.services.errors import Forbidden
+from portal.services.report_scope import Scope
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+def _range() -> tuple[date | None, date | None]:
+    """`month=YYYY-MM` picks one month; otherwise `from` and `to`."""
+    month = query_date("month")
+    if month is not None:
+        return month, month.replace(day=calendar.monthrange(month.year, month.month)[1])
+    return query_date("from"), query_date("to")
+
+
+def _scope() -> Scope:
+    start, end = _range()
+    try:
+        return report_scope.scope_for(
+            current_member(),
+            start=start,
+            end=end,
+            team_id=query_id("team"),
+            today=today_local(),
+        )
+    except Forbidden:
+        abort(403)
+
+
+def _report(scope: Scope) -> reports.Report:
+    return reports.build(scope, now=utcnow(), year_hours=current_app.config["REPORT_YEAR_HOURS"])
+
+
+@bp.get("")
+@login_required
+def index() -> str:
+    me = current_member()
+    if not report_scope.may_see_reports(me):
+        abort(403)
+    scope = _scope()
+    report = _report(scope)
+    today = today_local()
+    months = reports.months_between(today.replace(day=1) - timedelta(days=334), today)[::-1]
+    owed = liability.liability(scope.community_id, today) if scope.is_admin else None
+    return render(
+        "reports/index.html",
+        "body",
+        report=report,
+        owed=owed,
+        band_chart=charts.bars(list(owed.outstanding.items())) if owed else None,
+        delivery_chart=charts.bars(list(owed.delivery.items())) if owed else None,
+        teams=report_scope.teams_in_scope(me),
+        months=months,
+        args=request.args,
+        chart=charts.bars(
+            [(m, report.team_months.totals[m]) for m in report.team_months.months][-12:]
+        ),
+        category_chart=charts.bars(list(report.categories.items())),
+    )
+
+
+@bp.get("/table/<any(team_months, categories, people, requests, service):name>.csv")
+@login_required
+def table_csv(name: str) -> Response:
+    scope = _scope()
+    header, rows = reports.table(_report(scope), name)
+    filename = f"{name}_{scope.start.isoformat()}_{scope.end.isoformat()}.csv"
+    return _download(exports.write_csv(header, rows), filename, "text/csv; charset=utf-8")
+
+
+def _download(chunks: Iterator[str] | Iterator[bytes], filename: str, mimetype: str) -> Response:
+    response = Response(stream_with_context(chunks), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/export/<any(hours, requests, ledger):kind>.csv")
+@login_required
+def export(kind: str) -> Response:
+    scope = _scope()
+    name = f"{kind}_{scope.start.isoformat()}_{scope.end.isoformat()}.csv"
+    return _download(exports.export_csv(kind, scope), name, "text/csv; charset=utf-8")
+
+
+@bp.get("/export.zip")
+@login_required
+def export_zip() -> Response:
+    scope = _scope()
+    if not scope.is_admin:
+        abort(403)
+    name = f"timebank_{scope.start.isoformat()}_{scope.end.isoformat()}.zip"
+    return _download(exports.export_zip(scope), name, "application/zip")
