@@ -74,7 +74,9 @@ def _world() -> tuple[World, dict[str, int]]:
     )
     done = req.post(
         world.resident,
-        req.RequestFields(world.service.id, now_local() + timedelta(hours=1), "家", "", 60, False),
+        req.RequestFields(
+            world.service.id, now_local() - timedelta(minutes=9), "家", "", 60, False
+        ),
     )
     req.take(world.volunteer, done.id)
     req.mark_done(world.volunteer, done.id, 60)
