@@ -22,6 +22,7 @@ from portal.models import (
     HourLog,
     JournalEntry,
     Notification,
+    PasswordResetCode,
     Service,
     ServiceRequest,
     Team,
@@ -104,6 +105,7 @@ def _snapshot() -> tuple[object, ...]:
         tuple(db.session.execute(select(FamilyLink.id, FamilyLink.status))),
         tuple(db.session.execute(select(HourLog.id, HourLog.beneficiary_confirmed_at))),
         tuple(db.session.execute(select(Service.id, Service.name, Service.active))),
+        tuple(db.session.execute(select(PasswordResetCode.id, PasswordResetCode.spent_at))),
     )
 
 
@@ -366,6 +368,20 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/admin/kiosks", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
     ("POST", "/admin/kiosks/{device}/revoke", ADMIN_ONLY),
     ("POST", "/admin/kiosks/pin-reset", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
+    # Forgot password (issue 9): a public page takes the code; a code for 周志愿 ({volunteer},
+    # in 钱协调's team only) is given by that coordinator or the admin, never by herself.
+    ("GET", "/password/forgot", OPEN_PAGES),
+    ("POST", "/password/forgot", dict.fromkeys(ROLES, 422)),
+    (
+        "GET",
+        "/members/{volunteer}/reset-code",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "coordinator": 200, "admin": 200},
+    ),
+    (
+        "POST",
+        "/members/{volunteer}/reset-code",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "coordinator": 303, "admin": 303},
+    ),
 ]
 # A kiosk browser is sent back to its start screen from every page that is not a kiosk
 # screen (302), member pages about the kiosk included.
