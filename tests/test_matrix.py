@@ -371,6 +371,7 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     # Forgot password (issue 9): a public page takes the code; a code for 周志愿 ({volunteer},
     # in 钱协调's team only) is given by that coordinator or the admin, never by herself.
     ("GET", "/password/forgot", OPEN_PAGES),
+    ("GET", "/members/reset-code", MEMBER_PAGES),
     ("POST", "/password/forgot", dict.fromkeys(ROLES, 422)),
     (
         "GET",

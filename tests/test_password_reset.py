@@ -172,18 +172,20 @@ def test_every_failure_says_the_same_and_reveals_nothing(
     assert ok.status_code == 303
 
 
-def test_nobody_gives_themselves_a_code_and_strangers_are_refused(
-    world: World, login
-) -> None:  # type: ignore[no-untyped-def]
+def test_nobody_gives_themselves_a_code_and_strangers_are_refused(world: World, login) -> None:  # type: ignore[no-untyped-def]
     me = login(world.volunteer)
     assert me.get(f"/members/{world.volunteer.id}/reset-code").status_code == 403
     assert me.post(f"/members/{world.volunteer.id}/reset-code").status_code == 403
     stranger = login(world.volunteer2)
     assert stranger.post(f"/members/{world.resident.id}/reset-code").status_code == 403
     assert db.session.scalar(select(PasswordResetCode.id)) is None
-    assert login(world.coordinator).get(f"/teams/{world.team.id}").get_data(
-        as_text=True
-    ).count("/reset-code") >= 2
+    assert (
+        login(world.coordinator)
+        .get(f"/teams/{world.team.id}")
+        .get_data(as_text=True)
+        .count("/reset-code")
+        >= 2
+    )
 
 
 def test_wrong_codes_are_rate_limited_per_phone(
@@ -204,3 +206,17 @@ def test_wrong_codes_are_rate_limited_per_phone(
     wrong = {"phone": world.resident.phone, "code": "12345678", "new_password": NEW_PASSWORD}
     codes = [client.post("/password/forgot", data=wrong).status_code for _ in range(6)]
     assert codes == [422] * 5 + [429]
+
+
+def test_the_admin_finds_a_member_by_card_number(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    admin = login(world.admin)
+    assert "/members/reset-code" in admin.get("/admin").get_data(as_text=True)
+    found = admin.get(f"/members/reset-code?member_no={world.resident.member_no}")
+    assert found.status_code == 303
+    assert found.headers["Location"].endswith(f"/members/{world.resident.id}/reset-code")
+    missing = admin.get("/members/reset-code?member_no=000000")
+    assert missing.status_code == 422 and "没有这个会员号" in missing.get_data(as_text=True)
+    # Finding is not permission: the next page still checks who may give a code.
+    other = login(world.other_admin)
+    assert other.get(f"/members/reset-code?member_no={world.resident.member_no}").status_code == 422
+    assert admin.post(f"/members/{world.resident.id}/reset-code").status_code == 303

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal.actions import attempt, one_button
@@ -39,6 +40,25 @@ def _may_issue(member_id: int) -> Member:
     if not password_reset.may_issue_reset(current_member(), member):
         abort(403)
     return member
+
+
+@bp.get("/reset-code")
+@login_required
+def find_for_reset() -> Any:
+    """An admin (or anyone who may) finds the member by the number on their card; the
+    next page checks that they may give this member a code."""
+    number = (request.args.get("member_no") or "").strip()[:12]
+    error = None
+    if number:
+        member_id = db.session.scalar(
+            select(Member.id).where(
+                Member.member_no == number, Member.community_id == current_member().community_id
+            )
+        )
+        if member_id is not None:
+            return redirect(url_for("members.reset_code", member_id=member_id), 303)
+        error = _("No member has that member number.")
+    return render("members/find.html", number=number, error=error), 422 if error else 200
 
 
 @bp.get("/<int:member_id>/reset-code")
