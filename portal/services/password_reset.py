@@ -105,13 +105,9 @@ def reset_password(phone: str, code: str, new_password: str) -> Member | None:
     """The member's new password, if `code` is their live code: every session ends. None
     for any failed code (a wrong try is counted: the caller commits either way)."""
     members.check_password_strength(new_password, field="new_password")
-    member = db.session.scalar(
-        select(Member).where(Member.phone == members.normalise_phone(phone))
-    )
+    member = db.session.scalar(select(Member).where(Member.phone == members.normalise_phone(phone)))
     now = now_local()
-    live = [
-        row for row in (_live(member.id) if member is not None else []) if row.expires_at > now
-    ]
+    live = [row for row in (_live(member.id) if member is not None else []) if row.expires_at > now]
     typed = "".join(code.split())
     if not live or not typed.isdigit() or len(typed) != CODE_DIGITS:
         members.check_secret(None, typed)  # the same time as a real check
