@@ -65,6 +65,7 @@ REVIEW_REASON_LABELS = {
     # Kiosk check-ins (issue 10).
     "forgotten_checkout": _l("Forgot to check out at the kiosk: the scheduled end was counted"),
     "late_sync": _l("Sent by an offline kiosk more than 12 hours late: please check"),
+    "printed_code": _l("Checked in with a printed place code, no kiosk saw it: please check"),
 }
 
 ENTRY_KIND_LABELS = {

@@ -368,6 +368,12 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/admin/kiosks", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
     ("POST", "/admin/kiosks/{device}/revoke", ADMIN_ONLY),
     ("POST", "/admin/kiosks/pin-reset", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
+    # Printed place codes for posts without a screen: an admin of the community prints and
+    # reissues; a member's phone opens one like a rotating code.
+    ("POST", "/admin/kiosks/printed", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
+    ("GET", "/admin/kiosks/printed/{printed}", {**ADMIN_PAGES, "other_admin": 403}),
+    ("POST", "/admin/kiosks/printed/{printed}/reissue", ADMIN_ONLY),
+    ("GET", "/kiosk/at/{printed_code}", {**MEMBER_PAGES, "other_admin": 403}),
     # Forgot password (issue 9): a public page takes the code; a code for 周志愿 ({volunteer},
     # in 钱协调's team only) is given by that coordinator or the admin, never by herself.
     ("GET", "/password/forgot", OPEN_PAGES),
@@ -466,6 +472,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         db.session.add(Notification(member_id=member.id, kind="join_accepted", params="{}"))
     device, enrol = devices.register_device(world.admin, "二楼")
     spare, _spare_enrol = devices.register_device(world.admin, "活动室")
+    printed = devices.print_place_code(world.admin, "巡逻岗")
     db.session.commit()
     data = {
         "once": uuid.uuid4().hex,
@@ -509,6 +516,8 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         enrol=enrol,
         device=spare.id,
         code=devices.place_code(device, time.time()),
+        printed=printed.id,
+        printed_code=devices.printed_code(printed),
         **requests,
     )
     return world, ids, data

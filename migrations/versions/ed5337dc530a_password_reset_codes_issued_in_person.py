@@ -1,7 +1,7 @@
 """password reset codes issued in person (a relative, coordinator or admin; no SMS)
 
 Revision ID: ed5337dc530a
-Revises: 30d39324e833
+Revises: 7c1f2e9a4b10
 Create Date: 2026-11-29 08:41:36.436671
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'ed5337dc530a'
-down_revision = '30d39324e833'
+down_revision = '7c1f2e9a4b10'
 branch_labels = None
 depends_on = None
 

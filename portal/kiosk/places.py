@@ -14,9 +14,9 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal import clock
 from portal.actions import attempt, one_button, submit
 from portal.auth_session import current_member
-from portal.clock import now_local
 from portal.extensions import db
 from portal.forms import EmptyForm
 from portal.htmx import render
@@ -45,7 +45,7 @@ def code_screen() -> Any:
     response = current_app.make_response(
         render(
             "kiosk/code.html",
-            qr=cards.qr_svg(url, scale=8),
+            qr=cards.qr_svg(url, scale=8, fluid=True),
             device=device,
             refresh=devices.CODE_WINDOW_SECONDS,
             idle_seconds=0,
@@ -55,14 +55,14 @@ def code_screen() -> Any:
     return response
 
 
-def _place_from(code: str, grace: int = 1) -> Any:
+def _place_from(code: str, grace: int = 1) -> devices.Spot:
     try:
-        return devices.device_from_code(code, time.time(), grace_windows=grace)
+        return devices.spot_from_code(code, time.time(), grace_windows=grace)
     except DomainError as error:
         db.session.rollback()
         abort(
             current_app.make_response(
-                (render("kiosk/phone.html", error=error.message, device=None), 410)
+                (render("kiosk/phone.html", error=error.message, spot=None), 410)
             )
         )
 
@@ -70,14 +70,15 @@ def _place_from(code: str, grace: int = 1) -> Any:
 @bp.get("/kiosk/at/<code>")
 @login_required
 def at_place(code: str) -> Any:
-    device = _place_from(code)
+    """A kiosk's rotating code, or a printed one, opened on a logged-in member's phone."""
+    spot = _place_from(code)
     me = current_member()
-    if me.community_id != device.community_id:
+    if me.community_id != spot.community_id:
         abort(403)
-    choices, walk_ins = kiosk.choices_here(me, device.place, now_local())
+    choices, walk_ins = kiosk.choices_here(me, spot.place, clock.now_local())
     return render(
         "kiosk/phone.html",
-        device=device,
+        spot=spot,
         code=code,
         choices=choices,
         walk_ins=walk_ins,
@@ -90,34 +91,34 @@ def at_place(code: str) -> Any:
 @bp.post("/kiosk/at/<code>/in")
 @login_required
 def at_place_in(code: str) -> Response:
-    device = _place_from(code, PHONE_GRACE_WINDOWS)
+    spot = _place_from(code, PHONE_GRACE_WINDOWS)
     form = CheckInForm()
     if not form.validate_on_submit():
         abort(400)
     me = current_member()
-    if me.community_id != device.community_id:
+    if me.community_id != spot.community_id:
         abort(403)
-    where = kiosk.Where(device.community_id, device.place, None, "place_code")
+    where = kiosk.Where(spot.community_id, spot.place, None, spot.source)
     ok, _r = attempt(
         lambda: kiosk.check_in(
             me,
             where,
-            at=now_local(),
+            at=clock.now_local(),
             key=form.key.data or uuid.uuid4().hex,
             activity_id=form.activity.data,
         ),
         lambda error: flash(str(error.message), "error"),
     )
     if ok:
-        flash(_("Checked in at %(place)s.", place=device.place), "success")
+        flash(_("Checked in at %(place)s.", place=spot.place), "success")
     return redirect(url_for("places.at_place", code=code), 303)
 
 
 @bp.post("/kiosk/at/<code>/out")
 @login_required
 def at_place_out(code: str) -> Response:
-    device = _place_from(code, PHONE_GRACE_WINDOWS)
-    if current_member().community_id != device.community_id:
+    spot = _place_from(code, PHONE_GRACE_WINDOWS)
+    if current_member().community_id != spot.community_id:
         abort(403)
     form = CheckOutForm()
     if not form.validate_on_submit():
@@ -127,9 +128,10 @@ def at_place_out(code: str) -> Response:
         lambda: kiosk.check_out(
             me,
             form.visit.data or 0,
-            at=now_local(),
+            at=clock.now_local(),
             key=form.key.data or uuid.uuid4().hex,
             allow_short=True,
+            flag="printed_code" if spot.source == "printed_code" else None,
         ),
         lambda error: flash(str(error.message), "error"),
     )
@@ -170,6 +172,7 @@ def here() -> str:
         place=place,
         visits=presence.here_now(me.community_id, place) if place else [],
         flagged=presence.flagged(me.community_id, place) if place else [],
+        refused=presence.refused_offline_pins(me.community_id, place) if place else [],
         form=EmptyForm(),
     )
 
@@ -182,7 +185,7 @@ def check_out_all() -> Response:
     if place not in devices.places_for(me):
         abort(404)
     return one_button(
-        lambda: presence.check_out_everyone(me, place, now_local()),
+        lambda: presence.check_out_everyone(me, place, clock.now_local()),
         done=_("Everyone at %(place)s has been checked out.", place=place),
         back_to=url_for("places.here", place=place),
     )
@@ -282,6 +285,8 @@ def admin_kiosks() -> Any:
                 enrol_link=session.pop("kiosk_enrol_link", None),
                 button=EmptyForm(),
                 pin_form=MemberNoForm(formdata=None),
+                printed_form=PlaceForm(formdata=None, prefix="printed"),
+                printed_codes=devices.printed_codes_of(me),
             ),
             status,
         )
@@ -298,6 +303,57 @@ def revoke(device_id: int) -> Response:
         lambda: devices.revoke(me, device_id),
         done=_("The kiosk has been revoked; it stopped working at once."),
         back_to=url_for("places.admin_kiosks"),
+    )
+
+
+@bp.post("/admin/kiosks/printed")
+@login_required
+def print_code() -> Response:
+    """The printed code of a place (made on first use), then its A4 page."""
+    me = _admin()
+    form = PlaceForm(prefix="printed")
+    if not form.validate_on_submit():
+        flash(_("Enter the place (up to 200 characters)."), "error")
+        return redirect(url_for("places.admin_kiosks"), 303)
+    ok, printed = attempt(
+        lambda: devices.print_place_code(me, form.place.data or ""),
+        lambda error: flash(str(error.message), "error"),
+    )
+    if not ok or printed is None:
+        return redirect(url_for("places.admin_kiosks"), 303)
+    return redirect(url_for("places.printed_page", printed_id=printed.id), 303)
+
+
+@bp.get("/admin/kiosks/printed/<int:printed_id>")
+@login_required
+def printed_page(printed_id: int) -> Any:
+    """An A4 page with the place's QR code, for a post without a screen."""
+    me = _admin()
+    try:
+        printed = devices.printed_code_of(me, printed_id)
+    except DomainError:
+        abort(403)
+    url = url_for("places.at_place", code=devices.printed_code(printed), _external=True)
+    response = current_app.make_response(
+        render(
+            "kiosk/printed.html",
+            printed=printed,
+            qr=cards.qr_svg(url, scale=10, fluid=True),
+            button=EmptyForm(),
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/admin/kiosks/printed/<int:printed_id>/reissue")
+@login_required
+def reissue_printed(printed_id: int) -> Response:
+    me = _admin()
+    return one_button(
+        lambda: devices.reissue_printed_code(me, printed_id),
+        done=_("A new code was made: print it and replace the sheet; the old one no longer works."),
+        back_to=url_for("places.printed_page", printed_id=printed_id),
     )
 
 

@@ -4,8 +4,9 @@ identified rides in a signed value in the page that expires in 20 seconds.
 
 start (scan a card, or number + PIN) → the member's activities here today → a big
 confirmation → back to the start. Each screen is a whole page that works without
-JavaScript; htmx swaps only the keypad; static/kiosk.js adds the visible countdown and the
-offline queue.
+JavaScript; htmx swaps only the keypad; static/kiosk.js adds the visible countdown, the
+keypad's digits on the screen and the offline queue (cards, and number + PIN checked here
+on delivery).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
-from portal.clock import now_local
+from portal import clock
 from portal.extensions import db, limiter
 from portal.forms import EmptyForm
 from portal.htmx import is_htmx, render
@@ -93,9 +94,20 @@ def _device_key() -> str:
     return request.cookies.get(COOKIE, "") or request.remote_addr or "unknown"
 
 
-def _screen(template: str, status: int = 200, block: str | None = None, **context: Any):
+def _screen(
+    template: str,
+    status: int = 200,
+    block: str | None = None,
+    *,
+    member: Member | None = None,
+    **context: Any,
+):
+    """A kiosk screen. Once a member is identified, their screens follow their 长辈版
+    setting (bigger text, 60 px controls); every other screen, the start above all, is the
+    standard one, so the next person never inherits it."""
     context.setdefault("idle_seconds", current_app.config.get("KIOSK_IDLE_SECONDS", 20))
     context.setdefault("device", g.get("kiosk_device"))
+    context["elder_mode"] = bool(member is not None and member.elder_mode)
     response = current_app.make_response((render(template, block, **context), status))
     # Nothing of one person may stay in the browser for the next (back button, cache).
     response.headers["Cache-Control"] = "no-store"
@@ -108,6 +120,7 @@ def _start(message: str | None = None, status: int = 200, kind: str = "info"):
         "kiosk/start.html",
         status,
         form=CardForm(formdata=None),
+        keypad_form=KeypadForm(formdata=None),
         message=message,
         kind=kind,
         idle_seconds=0,
@@ -164,6 +177,7 @@ def _member_screen(member: Member, message: str | None = None, status: int = 200
         return _screen(
             "kiosk/correct.html",
             status,
+            member=member,
             masked=member.masked_name,
             form=CorrectForm(formdata=None, who=who, key=uuid.uuid4().hex),
             visit=due,
@@ -171,7 +185,7 @@ def _member_screen(member: Member, message: str | None = None, status: int = 200
                 (m, due.checked_out_at - timedelta(minutes=m)) for m in presence.EARLIER_CHOICES
             ],
         )
-    choices, walk_ins = kiosk.choices_here(member, device.place, now_local())
+    choices, walk_ins = kiosk.choices_here(member, device.place, clock.now_local())
     teams, services = kiosk.walk_in_options(member)
     walk_form = CheckInForm(formdata=None, who=who, key=uuid.uuid4().hex)
     walk_form.team.choices = [(t.id, t.name) for t in teams]
@@ -179,6 +193,7 @@ def _member_screen(member: Member, message: str | None = None, status: int = 200
     return _screen(
         "kiosk/member.html",
         status,
+        member=member,
         masked=member.masked_name,
         who=who,
         choices=choices,
@@ -211,12 +226,18 @@ def card() -> Any:
 KEYS = "1234567890"
 
 
+# Wrong PIN tries are limited per device, typed on the keypad or kept by an offline kiosk
+# (one budget for both, so the sync route is no way around it).
+PIN_TRIES = "30/minute"
+
+
 @bp.route("/pin", methods=["GET", "POST"])
 @device_required
-@limiter.limit("30/minute", key_func=_device_key, methods=["POST"])
+@limiter.shared_limit(PIN_TRIES, scope="kiosk-pin", key_func=_device_key, methods=["POST"])
 def pin() -> Any:
-    """The on-screen keypad: each tap posts the digits so far (htmx swaps only the keypad;
-    without JavaScript the whole page comes back)."""
+    """The on-screen keypad. Without JavaScript each tap posts the digits so far and the
+    whole page comes back; with it, static/kiosk.js keeps the digits on the screen and
+    posts only the final OK (htmx swaps the keypad), so no tap waits for the network."""
     form = KeypadForm()
     number, digits, stage = form.number.data or "", form.pin.data or "", form.stage.data
     if stage not in ("number", "pin"):
@@ -235,7 +256,7 @@ def pin() -> Any:
         elif key == "ok" and stage == "number" and current:
             stage = "pin"
         elif key == "ok" and stage == "pin":
-            member = kiosk.identify_by_pin(g.kiosk_device, number, digits, now_local())
+            member = kiosk.identify_by_pin(g.kiosk_device, number, digits, clock.now_local())
             if member is not None:
                 if is_htmx():
                     # The keypad is a fragment; the member's screen is a whole page.
@@ -296,12 +317,17 @@ def _start_redirect(message: str) -> Response:
 
 
 def _done(member: Member, *, title: str, visit: CheckIn, minutes: int | None = None):
+    out = visit.checked_out_at
+    # Said on the screen when the count stopped before the check-out (the scheduled end).
+    counted_until = kiosk.counted_until(visit, out) if out and minutes else None
     return _screen(
         "kiosk/done.html",
+        member=member,
         masked=member.masked_name,
         title=title,
         visit=visit,
         minutes=minutes,
+        capped_at=counted_until if counted_until and out and counted_until < out else None,
         log=kiosk.log_of(visit),
         balance=kiosk.balance(member),
         idle_seconds=current_app.config.get("KIOSK_CONFIRM_SECONDS", 5),
@@ -319,7 +345,7 @@ def check_in() -> Any:
         visit = kiosk.check_in(
             member,
             kiosk.Where.kiosk(g.kiosk_device),
-            at=now_local(),
+            at=clock.now_local(),
             key=form.key.data or uuid.uuid4().hex,
             activity_id=form.activity.data,
             team_id=form.team.data,
@@ -352,7 +378,7 @@ def check_out() -> Any:
         visit = kiosk.check_out(
             member,
             visit_id,
-            at=now_local(),
+            at=clock.now_local(),
             key=form.key.data or uuid.uuid4().hex,
             device=g.kiosk_device,
             allow_short=form.short.data == "keep",
@@ -361,6 +387,7 @@ def check_out() -> Any:
         db.session.rollback()
         return _screen(
             "kiosk/short.html",
+            member=member,
             masked=member.masked_name,
             form=CheckOutForm(
                 formdata=None,
@@ -398,9 +425,18 @@ def correct() -> Any:
 
 @bp.post("/sync")
 @device_required
+@limiter.shared_limit(
+    PIN_TRIES,
+    scope="kiosk-pin",
+    key_func=_device_key,
+    exempt_when=lambda: "pin" not in request.form,
+)
 def sync() -> Any:
-    """One check-in or check-out the kiosk kept while the network was down: a card token,
-    when it happened (epoch ms) and its own key. Accepted once; a replay answers the same."""
+    """One check-in or check-out the kiosk kept while the network was down: a card token or
+    a member number + PIN, when it happened (epoch ms) and its own key. Accepted once; a
+    replay answers the same. The PIN is checked now, on delivery, like at the keypad (a
+    wrong one counts towards the lock); a refused one is flagged for the coordinator and
+    never credited."""
     if not EmptyForm().validate_on_submit():
         abort(400)
     device: KioskDevice = g.kiosk_device
@@ -411,9 +447,19 @@ def sync() -> Any:
         return Response("bad time", 422)
     zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
     happened = datetime.fromtimestamp(happened_ms / 1000, zone).replace(tzinfo=None, microsecond=0)
-    now = now_local()
-    member = kiosk.identify_by_card(device, request.form.get("card", ""))
-    if not key or member is None or happened > now:
+    now = clock.now_local()
+    if not key or happened > now:
+        return Response("refused", 422)
+    if "pin" in request.form:
+        number = (request.form.get("number") or "")[:12]
+        member = kiosk.identify_by_pin(device, number, request.form.get("pin") or "", now)
+        if member is None:
+            kiosk.refuse_offline_pin(device, member_no=number, at=happened, key=key)
+            db.session.commit()
+            return Response("refused", 422)
+    else:
+        member = kiosk.identify_by_card(device, request.form.get("card", ""))
+    if member is None:
         return Response("refused", 422)
     try:
         outcome = kiosk.deliver_offline(member, device, key=key, at=happened, received=now)

@@ -5,7 +5,7 @@ from portal.models.audit import AuditEvent
 from portal.models.community import Community, Service
 from portal.models.hours import HourLog
 from portal.models.idempotency import FormKey
-from portal.models.kiosk import CheckIn, KioskDevice
+from portal.models.kiosk import CheckIn, KioskDevice, PrintedPlaceCode
 from portal.models.ledger import Account, JournalEntry, LedgerHead, Posting
 from portal.models.member import Member
 from portal.models.requests import FamilyLink, RequestEvent, ServiceRequest
@@ -20,6 +20,7 @@ __all__ = [
     "AuditEvent",
     "CheckIn",
     "KioskDevice",
+    "PrintedPlaceCode",
     "Community",
     "FormKey",
     "HourLog",

@@ -84,7 +84,8 @@ class HourLog(db.Model):
         CheckConstraint("(source = 'correction') = (corrects_id IS NOT NULL)", name="correction"),
         CheckConstraint(
             "review_reason IS NULL OR review_reason IN "
-            "('unverified_resident', 'over_estimate', 'forgotten_checkout', 'late_sync')",
+            "('unverified_resident', 'over_estimate', 'forgotten_checkout', 'late_sync', "
+            "'printed_code')",
             name="review_reason",
         ),
         UniqueConstraint("activity_id", "member_id"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -12,10 +12,11 @@ from portal.models._time import utcnow
 from portal.models.activity import Activity
 from portal.models.member import Member
 
-CHECKIN_SOURCES = ("kiosk", "place_code")
+CHECKIN_SOURCES = ("kiosk", "place_code", "printed_code")
 # Why a coordinator should look at a check-in: nobody checked out (closed by
-# `flask kiosk close-open`), or an offline kiosk delivered it more than 12 hours late.
-CHECKIN_FLAGS = ("forgotten_checkout", "late_sync")
+# `flask kiosk close-open`), an offline kiosk delivered it more than 12 hours late, or it was
+# made with a printed place code, which no device witnessed (a photo of it works anywhere).
+CHECKIN_FLAGS = ("forgotten_checkout", "late_sync", "printed_code")
 
 
 class KioskDevice(db.Model):
@@ -38,6 +39,27 @@ class KioskDevice(db.Model):
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class PrintedPlaceCode(db.Model):
+    """A printed QR code for a fixed post without a screen (a patrol post, a canteen door):
+    a logged-in member scanning it checks in or out there. Reprinting raises `version`,
+    which the code carries, so the old sheet stops working."""
+
+    __tablename__ = "printed_place_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    place: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(default=1)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reissued_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("community_id", "place"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
 
 
 class CheckIn(db.Model):
@@ -72,8 +94,11 @@ class CheckIn(db.Model):
     activity: Mapped[Activity | None] = relationship()
 
     __table_args__ = (
-        CheckConstraint("source IN ('kiosk', 'place_code')", name="source"),
-        CheckConstraint("flag IS NULL OR flag IN ('forgotten_checkout', 'late_sync')", name="flag"),
+        CheckConstraint("source IN ('kiosk', 'place_code', 'printed_code')", name="source"),
+        CheckConstraint(
+            "flag IS NULL OR flag IN ('forgotten_checkout', 'late_sync', 'printed_code')",
+            name="flag",
+        ),
         CheckConstraint(
             "checked_out_at IS NULL OR checked_out_at >= checked_in_at", name="out_after_in"
         ),

@@ -54,9 +54,13 @@ def reissue_card(actor: Member, member: Member) -> Member:
     return member
 
 
-def qr_svg(data: str, scale: int = 4) -> str:
-    """An inline SVG QR code (the CSP allows no third-party image and no script)."""
-    return segno.make(data, error="m").svg_inline(scale=scale, dark="#000", light="#fff")
+def qr_svg(data: str, scale: int = 4, *, fluid: bool = False) -> str:
+    """An inline SVG QR code (the CSP allows no third-party image and no script). `fluid`
+    gives it a viewBox instead of a fixed size, so CSS can make it as large as the screen
+    or the sheet allows (without one the code keeps its size in a larger box)."""
+    return segno.make(data, error="m").svg_inline(
+        scale=scale, dark="#000", light="#fff", omitsize=fluid
+    )
 
 
 def set_pin(member: Member, pin: str) -> None:

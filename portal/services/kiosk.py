@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Activity, CheckIn, HourLog, KioskDevice, Member, Service, Team
-from portal.services import cards, ledger, teams
+from portal.services import audit, cards, ledger, teams
 from portal.services import hours as hour_service
 from portal.services.errors import DomainError
 from portal.services.locking import lock_row
@@ -29,6 +29,7 @@ OPENS_BEFORE = timedelta(hours=1)
 WALK_IN_LONGEST = timedelta(hours=4)
 SHORT_VISIT = timedelta(minutes=5)
 LATE_SYNC = timedelta(hours=12)
+OFFLINE_PIN_REFUSED = "kiosk.offline_pin_refused"
 
 
 def _setting(name: str, default: int) -> int:
@@ -217,7 +218,7 @@ def check_in(
         checked_in_at=at,
         source=where.source,
         client_key=key,
-        flag="late_sync" if _late(at, received) else None,
+        flag=_check_in_flag(where, at, received),
     )
     db.session.add(visit)
     try:
@@ -228,14 +229,32 @@ def check_in(
     return visit
 
 
+def _check_in_flag(where: Where, at: datetime, received: datetime | None) -> str | None:
+    if where.source == "printed_code":
+        # A printed code can be photographed and scanned from home: no device saw the
+        # member there, so the hours wait for the coordinator, flagged.
+        return "printed_code"
+    return "late_sync" if _late(at, received) else None
+
+
+def counted_until(visit: CheckIn, out: datetime) -> datetime:
+    """Where the counting stops: at check-out, but never past the activity's scheduled end
+    (a member who checks out two hours after the end is credited up to the end), and a
+    walk-in never past 4 hours after check-in (the same rule that closes it when
+    forgotten)."""
+    if visit.activity is not None:
+        return min(out, visit.activity.ends_at)
+    return min(out, visit.checked_in_at + WALK_IN_LONGEST)
+
+
 def counted_minutes(visit: CheckIn, out: datetime) -> int:
-    """Early arrival counts from the scheduled start, late arrival from arrival; rounded to
-    KIOSK_ROUND_MINUTES (5)."""
+    """Early arrival counts from the scheduled start, late arrival from arrival; the count
+    stops at the scheduled end (counted_until); rounded to KIOSK_ROUND_MINUTES (5)."""
     start = visit.checked_in_at
     if visit.activity is not None and start < visit.activity.starts_at:
         start = visit.activity.starts_at
     step = _setting("KIOSK_ROUND_MINUTES", 5)
-    minutes = max((out - start).total_seconds() / 60, 0)
+    minutes = max((counted_until(visit, out) - start).total_seconds() / 60, 0)
     return int((minutes + step / 2) // step) * step
 
 
@@ -259,9 +278,11 @@ def check_out(
     device: KioskDevice | None = None,
     allow_short: bool = False,
     received: datetime | None = None,
+    flag: str | None = None,
 ) -> CheckIn:
     """Close a check-in and create its hour log (source "kiosk") through the hours service,
-    which applies the 1–720 minute and day limits. A replayed key changes nothing."""
+    which applies the 1–720 minute and day limits. A replayed key changes nothing. `flag`
+    marks a check-out nobody witnessed (by printed code) for the coordinator."""
     visit = _locked_visit(member, visit_id)
     if visit.checkout_key == key or visit.checked_out_at is not None:
         return visit
@@ -297,6 +318,8 @@ def check_out(
     visit.hour_log_id = log.id
     if _late(at, received):
         visit.flag = "late_sync"
+    if flag is not None:
+        visit.flag = flag
     # The coordinator's queue says why this log needs a look (HourLog.review_reason).
     log.review_reason = visit.flag
     team = db.session.get(Team, visit.team_id)
@@ -385,3 +408,19 @@ def deliver_offline(
         raise DomainError(_l("No activity of yours was open here at that time."))
     check_in(member, where, at=at, key=key, activity_id=choices[0].activity.id, received=received)
     return "in"
+
+
+def refuse_offline_pin(device: KioskDevice, *, member_no: str, at: datetime, key: str) -> None:
+    """A number + PIN an offline kiosk kept that the server does not accept (wrong, locked,
+    or no such number): nothing is credited, and the coordinator sees it on "who is here"
+    (presence.refused_offline_pins) — someone typed at the kiosk and went home thinking they
+    were checked in, or someone tried a PIN that is not theirs. The PIN is not written."""
+    audit.record(
+        None,
+        OFFLINE_PIN_REFUSED,
+        device,
+        community_id=device.community_id,
+        member_no=member_no,
+        at=at.isoformat(timespec="minutes"),
+        key=key,
+    )

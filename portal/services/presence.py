@@ -4,13 +4,15 @@ asks the member "上次您几点离开？" at their next visit. Services flush, 
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import CheckIn, HourLog, Member
+from portal.models import AuditEvent, CheckIn, HourLog, KioskDevice, Member
 from portal.models._time import utcnow
 from portal.services import audit, kiosk, teams
 from portal.services.errors import DomainError, Forbidden
@@ -149,6 +151,42 @@ def flagged(community_id: int, place: str, limit: int = 50) -> list[CheckIn]:
             .limit(limit)
         )
     )
+
+
+@dataclass(frozen=True)
+class RefusedPin:
+    """A number + PIN an offline kiosk kept that the server refused on delivery."""
+
+    member_no: str
+    at: str
+    received_at: datetime
+
+
+def refused_offline_pins(community_id: int, place: str, limit: int = 20) -> list[RefusedPin]:
+    """The latest offline number + PIN check-ins refused at this place's kiosks (audit
+    lines of kiosk.refuse_offline_pin), for the coordinator to follow up."""
+    device_ids = select(KioskDevice.id).where(
+        KioskDevice.community_id == community_id, KioskDevice.place == place
+    )
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.action == kiosk.OFFLINE_PIN_REFUSED,
+            AuditEvent.subject_type == KioskDevice.__tablename__,
+            AuditEvent.subject_id.in_(device_ids),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    found = []
+    for event in events:
+        detail = json.loads(event.detail or "{}")
+        found.append(
+            RefusedPin(
+                str(detail.get("member_no", "")), str(detail.get("at", "")), event.created_at
+            )
+        )
+    return found
 
 
 def check_out_everyone(coordinator: Member, place: str, now: datetime) -> int:
