@@ -41,6 +41,23 @@
     show(document.body.dataset.offlineMessage);
   });
 
+  // The hours form narrows its services when the team changes (the server sends the
+  // service field again): a service chosen while that was on its way stays chosen.
+  var chosenService = "";
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "service-field") return;
+    var select = target.querySelector("select");
+    chosenService = select ? select.value : "";
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var field = document.getElementById("service-field");
+    var select = field && field.querySelector("select");
+    if (!select || !chosenService || chosenService === "0") return;
+    if (select.querySelector('option[value="' + chosenService + '"]')) select.value = chosenService;
+    chosenService = "";
+  });
+
   // A boosted page swaps only the body, so the <html> element keeps the mode and language
   // of the page before: after registering (a member born 1961 or earlier starts in 长辈版)
   // or logging in on another device, take them from the new page's <main>.

@@ -156,6 +156,14 @@ def world(app_ctx: Flask):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The portal's clock, which the test may move: `clock.move(hours=2)`."""
+    from tests.support import Clock
+
+    return Clock(monkeypatch)
+
+
+@pytest.fixture
 def login(app: Flask):  # type: ignore[no-untyped-def]
     """`login(member)` → a test client logged in as that member by a real POST."""
     from tests.support import TEST_PASSWORD

@@ -74,7 +74,9 @@ def _world() -> tuple[World, dict[str, int]]:
     )
     done = req.post(
         world.resident,
-        req.RequestFields(world.service.id, now_local() + timedelta(hours=1), "家", "", 60, False),
+        req.RequestFields(
+            world.service.id, now_local() - timedelta(minutes=9), "家", "", 60, False
+        ),
     )
     req.take(world.volunteer, done.id)
     req.mark_done(world.volunteer, done.id, 60)
@@ -201,3 +203,45 @@ def test_back_then_a_different_log_keeps_the_second(new_page: NewPage, app_ctx: 
     minutes = sorted(db.session.scalars(select(HourLog.minutes)))
     assert minutes == [25, 60]
     p.check("back-then-submit")
+
+
+ROW_HEIGHTS = "rows => rows.map(r => Math.round(r.getBoundingClientRect().height))"
+BADGE = """el => ({font: parseFloat(getComputedStyle(el).fontSize),
+              height: Math.round(el.getBoundingClientRect().height)})"""
+
+
+@pytest.mark.parametrize("elder", [False, True], ids=["standard", "elder"])
+def test_queue_rows_stay_short_and_the_unread_badge_stays_big(
+    new_page: NewPage, app_ctx: Flask, elder: bool
+) -> None:
+    """At 360 px a coordinator reads the queue at a glance: each row (name, team, service,
+    date, time, a note, its age, approve and the folded reject) at most 150 px tall; the
+    unread badge is at least 18 px (22 px in 长辈版)."""
+    from portal.models import Notification
+
+    world = build_world()
+    for n in range(3):
+        log_hours(
+            world.volunteer,
+            world.team,
+            world.service,
+            60 + 15 * n,
+            days_ago=n + 1,
+            note="陪李奶奶聊天，帮她买菜",
+        )
+    for _ in range(2):
+        db.session.add(
+            Notification(member_id=world.coordinator.id, kind="join_accepted", params="{}")
+        )
+    _set_elder(world.coordinator, elder)
+    p = logged_in(new_page, world.coordinator, f"queue-{'elder' if elder else 'standard'}")
+    p.page.set_viewport_size({"width": 360, "height": 800})
+    p.goto("/approvals")
+    heights = p.page.locator(".queue-row").evaluate_all(ROW_HEIGHTS)
+    assert len(heights) == 3 and max(heights) <= 150, heights
+    badge = p.page.locator(".elder-menu summary .badge" if elder else ".mainnav .badge").first
+    expect(badge).to_be_visible()
+    size = badge.evaluate(BADGE)
+    least = 22 if elder else 18
+    assert size["font"] >= least and size["height"] >= least, size
+    p.check(f"approvals-360-{'elder' if elder else 'standard'}")

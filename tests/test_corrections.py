@@ -305,7 +305,7 @@ def test_a_service_paid_with_the_residents_hours_is_not_corrected_here(world: Wo
         world.resident,
         req.RequestFields(
             service_id=world.service.id,
-            wanted_at=now_local() + timedelta(days=1),
+            wanted_at=now_local() - timedelta(minutes=10),
             place="家里",
             note="",
             minutes=60,

@@ -101,7 +101,9 @@ def test_a_resident_is_asked_first_to_confirm_a_done_request(world: World, login
 
     request = req.post(
         world.resident,
-        req.RequestFields(world.service.id, now_local() + timedelta(hours=1), "家", "", 60, False),
+        req.RequestFields(
+            world.service.id, now_local() - timedelta(minutes=9), "家", "", 60, False
+        ),
     )
     req.take(world.volunteer, request.id)
     db.session.commit()
@@ -161,7 +163,9 @@ def test_statement_lines_say_what_happened_in_plain_words(world: World, login) -
     )
     request = req.post(
         world.resident,
-        req.RequestFields(world.service.id, now_local() + timedelta(hours=1), "家", "", 120, True),
+        req.RequestFields(
+            world.service.id, now_local() - timedelta(minutes=9), "家", "", 120, True
+        ),
     )
     req.take(world.volunteer, request.id)
     req.mark_done(world.volunteer, request.id, 90)
@@ -186,7 +190,9 @@ def test_the_resident_sees_who_is_coming_and_their_phone_if_shared(world: World,
 
     request = req.post(
         world.resident,
-        req.RequestFields(world.service.id, now_local() + timedelta(hours=1), "家", "", 60, False),
+        req.RequestFields(
+            world.service.id, now_local() - timedelta(minutes=9), "家", "", 60, False
+        ),
     )
     db.session.commit()
     resident = login(world.resident)
@@ -358,3 +364,143 @@ def test_the_hours_form_offers_today_yesterday_and_the_day_before(world: World, 
     }
     assert client.post("/hours/new", data=data).status_code == 303
     assert db.session.scalars(select(HourLog.service_date)).one().isoformat() == yesterday
+
+
+# --- the appointment comes first ----------------------------------------------------------
+
+
+def test_done_waits_for_the_appointment_and_the_reserved_line_goes_once_settled(
+    world: World, login, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """李奶奶 asks for a visit two hours from now, paid with her hours. Her volunteer cannot
+    mark it done before the visit begins (in Chinese or English, and nothing changes); once the
+    clock passes the start he can, she confirms, and the "reserved" lines are gone."""
+    import uuid
+    from datetime import timedelta
+
+    from portal.models import ServiceRequest
+    from portal.services import ledger
+    from portal.services import requests as req
+
+    ledger.transfer(
+        "hours",
+        ledger.issuance_account(world.community.id),
+        ledger.member_account(world.resident),
+        180,
+        idempotency_key=f"fund:{uuid.uuid4().hex}",
+    )
+    start = clock.now() + timedelta(hours=2)
+    request = req.post(
+        world.resident, req.RequestFields(world.service.id, start, "家", "", 120, True)
+    )
+    req.take(world.volunteer, request.id)
+    db.session.commit()
+    resident, volunteer = login(world.resident), login(world.volunteer)
+    assert 'id="my-reserved">2 小时<' in resident.get("/me").get_data(as_text=True)
+    assert "已冻结 2 小时" in resident.get(f"/requests/{request.id}").get_data(as_text=True)
+
+    page = volunteer.get(f"/requests/{request.id}").get_data(as_text=True)
+    when = start.strftime("%Y-%m-%d %H:%M")
+    assert 'id="not-yet"' in page and when in page
+    early = volunteer.post(f"/requests/{request.id}/done", data={"minutes": "60"})
+    assert early.status_code == 422
+    assert f"这项服务 {when} 开始" in early.get_data(as_text=True)
+    volunteer.post("/settings/language", data={"locale": "en"})
+    early = volunteer.post(f"/requests/{request.id}/done", data={"minutes": "60"})
+    assert early.status_code == 422
+    assert f"This service starts at {when}" in early.get_data(as_text=True)
+    db.session.expire_all()
+    refused = db.session.get(ServiceRequest, request.id)
+    assert (refused.status, refused.minutes_spent) == ("accepted", None)
+
+    clock.move(hours=2, minutes=1)
+    assert volunteer.post(f"/requests/{request.id}/done", data={"minutes": "90"}).status_code == 303
+    assert 'id="not-yet"' not in volunteer.get(f"/requests/{request.id}").get_data(as_text=True)
+    confirm = resident.get(f"/requests/{request.id}").get_data(as_text=True)
+    from tests.support import form_key
+
+    answer = resident.post(
+        f"/requests/{request.id}/confirm",
+        data={"rating": "5", "comment": "", "once": form_key(confirm)},
+    )
+    assert answer.status_code == 303
+    assert ledger.balance_of(world.resident) == 90
+    assert 'id="my-reserved"' not in resident.get("/me").get_data(as_text=True)
+    settled = resident.get(f"/requests/{request.id}").get_data(as_text=True)
+    assert "已冻结" not in settled and "用存储时长支付" in settled
+
+
+# --- the hours form offers the team's own services -------------------------------------------
+
+
+def _hours_world(world: World) -> tuple[object, object]:
+    """助老队 (elder care) gives 陪伴聊天; 巡逻队 (patrol) gets its own 夜间巡查."""
+    from tests.support import make_service
+
+    patrol = make_service(world.community, "夜间巡查", category="patrol")
+    db.session.commit()
+    return world.service, patrol
+
+
+def test_a_service_of_another_team_is_refused_on_the_field(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from portal.models import HourLog
+
+    chat, patrol = _hours_world(world)
+    volunteer = login(world.volunteer)
+    data = {
+        "day": today_local().isoformat(),
+        "minutes": "60",
+        "team": str(world.team.id),
+        "service": str(patrol.id),  # type: ignore[attr-defined]
+        "note": "",
+        "once": uuid.uuid4().hex,
+    }
+    refused = volunteer.post("/hours/new", data=data)
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert 'id="service-error"' in html and "不是本队的服务项目" in html
+    assert db.session.scalar(select(HourLog.id)) is None
+    data["service"] = str(chat.id)  # type: ignore[attr-defined]
+    assert volunteer.post("/hours/new", data=data).status_code == 303
+
+
+def test_choosing_a_team_narrows_the_services_with_htmx_and_without(world: World, login) -> None:  # type: ignore[no-untyped-def]
+    chat, patrol = _hours_world(world)
+    volunteer = login(world.volunteer)
+    # With htmx: the team select asks for the service field alone, from the same template.
+    fragment = volunteer.get(
+        f"/hours/new?team={world.other_team.id}", headers={"HX-Request": "true"}
+    )
+    html = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and html.lstrip().startswith('<div id="service-field">')
+    assert "夜间巡查" in html and "陪伴聊天" not in html and "<html" not in html
+    assert "HX-Request" in fragment.headers["Vary"]
+    # The whole page for a plain GET with the team chosen.
+    page = volunteer.get(f"/hours/new?team={world.team.id}").get_data(as_text=True)
+    assert "<html" in page and "陪伴聊天" in page and "夜间巡查" not in page
+    assert 'hx-get="/hours/new"' in page and 'hx-target="#service-field"' in page
+    # Without JavaScript: the 选择 button inside <noscript> sends the form back; the page
+    # comes again with the team's services and everything typed, and nothing is saved.
+    first = volunteer.get("/hours/new").get_data(as_text=True)
+    assert '<noscript><button type="submit" name="pick"' in first
+    from tests.support import form_key
+
+    picked = volunteer.post(
+        "/hours/new",
+        data={
+            "pick": "1",
+            "team": str(world.other_team.id),
+            "minutes": "1小时30分",
+            "note": "夜里巡了三栋楼",
+            "once": form_key(first),
+        },
+    )
+    html = picked.get_data(as_text=True)
+    assert picked.status_code == 200
+    assert "夜间巡查" in html and "陪伴聊天" not in html
+    assert "1小时30分" in html and "夜里巡了三栋楼" in html
+    from portal.models import HourLog
+
+    assert db.session.scalar(select(HourLog.id)) is None

@@ -131,7 +131,7 @@ def _paid_request(world: World, state: str) -> int:
     ("accepted") and, for "done", reported done with SPENT minutes. Committed."""
     fields = request_service.RequestFields(
         service_id=world.service.id,
-        wanted_at=now_local() + timedelta(days=1),
+        wanted_at=now_local() - timedelta(minutes=10),
         place="幸福里 3 栋 201",
         note="",
         minutes=HOLD,
@@ -153,7 +153,7 @@ def _login(server: Server, member: Member) -> Login:
 def _new_request_form(world: World, minutes: int) -> dict[str, object]:
     return {
         "service": world.service.id,
-        "when": (now_local() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        "when": (now_local() - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
         "place": "幸福里 3 栋 201",
         "note": "",
         "minutes": str(minutes),

@@ -37,7 +37,7 @@ def _fund(world: World, member, minutes: int) -> None:  # type: ignore[no-untype
 def _fields(world: World, minutes: int = 120, paid: bool = True) -> req.RequestFields:
     return req.RequestFields(
         service_id=world.service.id,
-        wanted_at=now_local() + timedelta(days=1),
+        wanted_at=now_local() - timedelta(minutes=10),
         place="幸福里 3 栋 201",
         note="",
         minutes=minutes,
@@ -48,7 +48,7 @@ def _fields(world: World, minutes: int = 120, paid: bool = True) -> req.RequestF
 def _form(world: World, **overrides: object) -> dict[str, object]:
     data = {
         "service": world.service.id,
-        "when": (now_local() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        "when": (now_local() - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
         "place": "幸福里 3 栋 201",
         "minutes": "120",
         "note": "",

@@ -43,7 +43,7 @@ def _link(a: Member, b: Member) -> None:
 def _fields(world: World, minutes: int = 60, paid: bool = False) -> req.RequestFields:
     return req.RequestFields(
         service_id=world.service.id,
-        wanted_at=now_local() + timedelta(hours=2),
+        wanted_at=now_local() - timedelta(minutes=10),
         place="幸福里 3 栋 201",
         note="",
         minutes=minutes,
@@ -113,7 +113,7 @@ def test_the_daughters_attack_over_http_credits_nothing(
         "/requests/new",
         data={
             "service": world.service.id,
-            "when": (now_local() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+            "when": (now_local() - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
             "place": "家里",
             "minutes": "60",
             "for_member": world.resident.member_no,

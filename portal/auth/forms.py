@@ -91,3 +91,27 @@ class ElderModeForm(FlaskForm):
         choices=choices([("1", _l("On")), ("0", _l("Off"))]),
         validate_choice=True,
     )
+
+
+class ForgotPasswordForm(FlaskForm):
+    """A member types the code someone they trust read out to them (no SMS here)."""
+
+    phone = StringField(
+        _l("Mobile number"),
+        validators=[InputRequired(_l("Enter your mobile number."))],
+        render_kw={"inputmode": "tel", "autocomplete": "username"},
+    )
+    code = StringField(
+        _l("Reset code (8 digits)"),
+        validators=[InputRequired(_l("Enter the 8-digit code you were given."))],
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"},
+        description=_l(
+            "Ask a linked relative, your team's coordinator or your community to give you one."
+        ),
+    )
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[InputRequired(_l("Choose a password of at least 8 characters."))],
+        render_kw={"autocomplete": "new-password"},
+        description=_l("At least 8 characters."),
+    )

@@ -10,13 +10,19 @@ from werkzeug.wrappers import Response
 
 from portal import device_cookie
 from portal.actions import run, submit
-from portal.auth.forms import ElderModeForm, LanguageForm, LoginForm, RegisterForm
+from portal.auth.forms import (
+    ElderModeForm,
+    ForgotPasswordForm,
+    LanguageForm,
+    LoginForm,
+    RegisterForm,
+)
 from portal.auth_session import current_member, mark_seen
 from portal.extensions import client_address, db, limiter
 from portal.forms import EmptyForm, choices, safe_next, show_error
 from portal.htmx import render
 from portal.models import Community
-from portal.services import members
+from portal.services import members, password_reset
 
 bp = Blueprint("auth", __name__)
 
@@ -129,6 +135,43 @@ def login() -> Response | tuple[str, int] | str:
             return response
     status = 422 if request.method == "POST" else 200
     return render("auth/login.html", form=form), status
+
+
+def _forgot_phone_key() -> str:
+    return f"forgot:{_login_phone()}"
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+# Wrong codes are limited per phone (besides the 5 tries each code allows) and per address.
+@limiter.limit(
+    "5 per minute;20 per hour",
+    key_func=_forgot_phone_key,
+    methods=["POST"],
+    deduct_when=_failed,
+)
+@limiter.limit(
+    "30 per minute;200 per hour", key_func=client_address, methods=["POST"], deduct_when=_failed
+)
+def forgot_password() -> Response | tuple[str, int] | str:
+    """Phone + the code a relative, coordinator or admin gave + a new password."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        ok, member = submit(
+            form,
+            lambda: password_reset.reset_password(
+                form.phone.data or "", form.code.data or "", form.new_password.data or ""
+            ),
+        )
+        if ok and member is None:
+            show_error(form, password_reset.CODE_REFUSED, "code")
+        elif ok:
+            if current_user.is_authenticated:
+                logout_user()
+            session.clear()
+            flash(_("Your password was changed. Log in with the new one."), "success")
+            return redirect(url_for("auth.login"), 303)
+    status = 422 if request.method == "POST" else 200
+    return render("auth/forgot.html", form=form), status
 
 
 @bp.post("/logout")

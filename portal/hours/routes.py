@@ -15,10 +15,10 @@ from portal.clock import today_local
 from portal.extensions import db
 from portal.forms import EmptyForm, choices
 from portal.hours.forms import CorrectionForm, HourLogForm
-from portal.htmx import render
+from portal.htmx import is_htmx, render
 from portal.inputs import query_id
-from portal.models import HourLog, Member, Service
-from portal.services import corrections, teams
+from portal.models import HourLog, Member
+from portal.services import catalogue, corrections, teams
 from portal.services import hours as hour_service
 from portal.services.errors import DomainError
 
@@ -26,13 +26,16 @@ bp = Blueprint("hours", __name__, url_prefix="/hours")
 
 
 def _fill_choices(form: HourLogForm) -> None:
+    """The member's teams, and the services of the chosen team (all the community's active
+    services until a team is chosen)."""
     locale = str(get_locale())
     my_teams = teams.active_teams_of(current_member())
     form.team.choices = choices([(0, _("Choose…")), *((t.id, t.name) for t in my_teams)])
-    services = db.session.scalars(
-        select(Service)
-        .where(Service.community_id == current_user.community_id, Service.active.is_(True))
-        .order_by(Service.id)
+    team = next((t for t in my_teams if t.id == form.team.data), None)
+    services = (
+        catalogue.services_for_team(team)
+        if team is not None
+        else catalogue.active_services(current_user.community_id)
     )
     form.service.choices = choices(
         [(0, _("Choose…")), *((s.id, s.display_name(locale)) for s in services)]
@@ -72,10 +75,21 @@ def index() -> str:
 @login_required
 def new() -> Response | tuple[str, int]:
     form = HourLogForm()
+    if request.method == "GET":
+        # ?team= narrows the services: htmx asks for the service field alone when the team
+        # changes; a plain link or bookmark gets the whole page.
+        form.team.data = query_id("team") or 0
+        form.service.data = query_id("service") or 0
     _fill_choices(form)
     form.offer_days(today_local())
     if request.method == "GET" and not form.day.data:
         form.day.data = today_local().isoformat()
+    if request.method == "POST" and "pick" in request.form:
+        # Without JavaScript the 选择 button beside the team sends the form back to be shown
+        # again with that team's services, keeping everything typed; nothing is saved.
+        return render("hours/new.html", form=form), 200
+    if request.method == "GET" and is_htmx():
+        return render("hours/new.html", "service_field", form=form), 200
     if form.validate_on_submit():
         done = submit_once(
             form,

@@ -10,6 +10,7 @@ from portal.models.kiosk import CheckIn, KioskDevice, PrintedPlaceCode
 from portal.models.ledger import Account, JournalEntry, LedgerHead, Posting
 from portal.models.member import Member
 from portal.models.requests import FamilyLink, RequestEvent, ServiceRequest
+from portal.models.reset import PasswordResetCode
 from portal.models.team import Team, TeamMembership
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Member",
     "RequestEvent",
     "ServiceRequest",
+    "PasswordResetCode",
     "Posting",
     "Service",
     "Team",

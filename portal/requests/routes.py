@@ -171,6 +171,7 @@ def _page(service_request: ServiceRequest, **forms: Any) -> str:
         may_consent=request_service.may_consent(me, service_request),
         may_verify=credits.may_verify(me, service_request.requester),
         is_assignee=service_request.assignee_id == me.id,
+        started=request_service.has_started(service_request),
         has_team=bool(request_service.teams.active_teams_of(me)),
         dispatch_form=dispatch_form,
         done_form=forms.get("done_form") or DoneForm(),

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Member, Service
+from portal.models import Member, Service, Team
 from portal.models.community import CATEGORIES
 from portal.services import audit
 from portal.services.errors import DomainError
@@ -32,6 +32,25 @@ def services_of(community_id: int) -> list[Service]:
             select(Service).where(Service.community_id == community_id).order_by(Service.id)
         )
     )
+
+
+def active_services(community_id: int) -> list[Service]:
+    """What a member may choose from: the community's active services."""
+    return list(
+        db.session.scalars(
+            select(Service)
+            .where(Service.community_id == community_id, Service.active.is_(True))
+            .order_by(Service.id)
+        )
+    )
+
+
+def services_for_team(team: Team) -> list[Service]:
+    """The services a team gives: the active ones of the team's category (助老 → 陪伴聊天,
+    助餐…). A team whose category has none in the catalogue yet offers the whole catalogue,
+    so its volunteers can still log their hours."""
+    active = active_services(team.community_id)
+    return [s for s in active if s.category == team.category] or active
 
 
 def _check(fields: ServiceFields) -> None:

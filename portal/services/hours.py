@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.models import CallUp, Community, HourLog, KioskDevice, Member, Service, Team
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
-from portal.services import audit, credits, ledger, notifications, teams
+from portal.services import audit, catalogue, credits, ledger, notifications, teams
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 from portal.services.locking import lock_row
 
@@ -56,6 +56,13 @@ def log_hours(member: Member, req: LogRequest, *, today: date, source: str = "se
     service = db.session.get(Service, req.service_id) if req.service_id else None
     if service is None or service.community_id != team.community_id or not service.active:
         raise DomainError(_l("Choose a service from the list."), field="service")
+    # What a volunteer picks on the hours form is one of the team's services (the form's
+    # list is narrowed to them); a kiosk visit or an activity carries the activity's service.
+    if source == "self" and service not in catalogue.services_for_team(team):
+        raise DomainError(
+            _l("That is not one of this team's services. Choose one from the list."),
+            field="service",
+        )
     if len(req.note) > 500:
         raise DomainError(_l("Keep the note under 500 characters."), field="note")
 

@@ -320,12 +320,27 @@ def decline(volunteer: Member, request_id: int) -> ServiceRequest:
     return request
 
 
+def has_started(request: ServiceRequest) -> bool:
+    """The appointment's time (the day and hour the resident asked for) has come."""
+    return request.wanted_at <= now_local()
+
+
 def mark_done(volunteer: Member, request_id: int, minutes: int | None) -> ServiceRequest:
     request = _locked(request_id)
     _check_assignee(volunteer, request)
     if minutes is None or not 1 <= minutes <= MAX_LOG_MINUTES:
         raise DomainError(_l("Enter between 1 and 720 minutes (12 hours)."), field="minutes")
     _expect(request, "accepted")
+    if not has_started(request):
+        # Marked done before it could have happened is a mistake (or worse): the resident
+        # would be asked to confirm a visit that is still to come. Nothing changes.
+        raise DomainError(
+            _l(
+                "This service starts at %(start)s: it can be marked done after it has begun.",
+                start=request.wanted_at.strftime("%Y-%m-%d %H:%M"),
+            ),
+            field="minutes",
+        )
     service_date = today_local()
     credits.check_day_limit(volunteer.id, service_date, minutes, excluding_request=request.id)
     request.status = "done"
