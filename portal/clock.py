@@ -28,3 +28,10 @@ def now_local() -> datetime:
 def epoch_seconds() -> int:
     """Seconds since the epoch; tests move it (monkeypatch) to age a session."""
     return int(time.time())
+
+
+def utc_now() -> datetime:
+    """Naive UTC now, for rules that age (escalation, the party head start): tests move it."""
+    from portal.models._time import utcnow
+
+    return utcnow()

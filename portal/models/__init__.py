@@ -3,6 +3,7 @@
 from portal.models.activity import Activity, ActivitySignup, Notification
 from portal.models.audit import AuditEvent
 from portal.models.community import Community, Service
+from portal.models.grid import CarePerson, Grid, GridAppointment, Household, StreetOffice
 from portal.models.hours import HourLog
 from portal.models.idempotency import FormKey
 from portal.models.kiosk import CheckIn, KioskDevice
@@ -17,7 +18,12 @@ __all__ = [
     "ActivitySignup",
     "Notification",
     "AuditEvent",
+    "CarePerson",
     "CheckIn",
+    "Grid",
+    "GridAppointment",
+    "Household",
+    "StreetOffice",
     "KioskDevice",
     "Community",
     "FormKey",

@@ -30,6 +30,8 @@ class Community(db.Model):
     # Minimum age to pay for a request with banked hours (None: no minimum).
     redemption_min_age: Mapped[int | None]
     gift_yearly_cap_minutes: Mapped[int | None]
+    # The street office (街道) above the community: escalated requests reach it.
+    street_office_id: Mapped[int | None] = mapped_column(ForeignKey("street_offices.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (CheckConstraint("log_window_days BETWEEN 1 AND 366", name="log_window"),)

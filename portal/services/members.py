@@ -24,6 +24,8 @@ MIN_PASSWORD = 8
 # From this age a new member starts in 长辈版 (born 1961 or earlier, in 2026).
 ELDER_MODE_FROM_AGE = 65
 MAX_PASSWORD = 128
+# The password hash of a member who cannot log in yet (a resident who posted from a poster).
+NO_LOGIN = "!"
 
 
 def _hasher() -> PasswordHasher:
@@ -96,7 +98,15 @@ def register(reg: Registration, *, password_hash: str | None = None) -> Member:
         check_password_strength(reg.password, field="password")
     if db.session.get(Community, reg.community_id) is None:
         raise DomainError(_l("Choose your community."), field="community")
-    if db.session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
+    existing = db.session.scalar(select(Member).where(Member.phone == phone))
+    if existing is not None and existing.pending_resident and existing.password_hash == NO_LOGIN:
+        # A resident who posted from a building poster registers now: the same member, with
+        # their requests; still unverified until a grid worker or coordinator has met them.
+        existing.password_hash = password_hash or hash_secret(reg.password)
+        existing.name = name
+        existing.birth_year = reg.birth_year
+        return existing
+    if existing is not None:
         raise DomainError(
             _l("This mobile number is already registered. Log in instead."), field="phone"
         )
