@@ -73,6 +73,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.approvals.routes import bp as approvals_bp
     from portal.auth.routes import bp as auth_bp
     from portal.family.routes import bp as family_bp
+    from portal.grids.routes import bp as grids_bp
     from portal.hours.routes import bp as hours_bp
     from portal.kiosk.places import bp as places_bp
     from portal.kiosk.routes import bp as kiosk_bp
@@ -98,6 +99,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         members_bp,
         kiosk_bp,
         places_bp,
+        grids_bp,
     ):
         app.register_blueprint(blueprint)
     return app

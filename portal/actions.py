@@ -100,9 +100,7 @@ def run_once(
     def once() -> Done[T]:
         if before is not None:
             before()
-        earlier = idempotency.claim(
-            form.once.data, current_member(), idempotency.digest(form.data)
-        )
+        earlier = idempotency.claim(form.once.data, current_member(), idempotency.digest(form.data))
         if earlier is not None:
             return Done(earlier.result_url, None, True)
         result = action()

@@ -9,8 +9,10 @@ from flask import Flask, session
 from flask_babel import format_decimal, get_locale, gettext
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy import select
 
 from portal import i18n
+from portal.extensions import db
 from portal.services import idempotency
 
 
@@ -58,7 +60,18 @@ def init_app(app: Flask) -> None:
         balance = None
         unread = 0
         coordinates = False
+        grid_role = False
         if current_user and current_user.is_authenticated:
+            from portal.models import GridAppointment
+
+            grid_role = (
+                db.session.scalar(
+                    select(GridAppointment.id)
+                    .where(GridAppointment.member_id == current_user.id)
+                    .limit(1)
+                )
+                is not None
+            )
             balance = ledger.balance_of(current_user)
             unread = notifications.unread_count(current_user)
             coordinates = bool(teams.coordinated_team_ids(current_user))
@@ -69,6 +82,10 @@ def init_app(app: Flask) -> None:
             "top_balance": balance,
             "unread_count": unread,
             "coordinates_a_team": coordinates,
+            "grid_role": grid_role,
+            "care_category_labels": i18n.CARE_CATEGORY_LABELS,
+            "distance_labels": i18n.DISTANCE_LABELS,
+            "team_kind_labels": i18n.TEAM_KIND_LABELS,
             "category_labels": i18n.CATEGORY_LABELS,
             "status_labels": i18n.STATUS_LABELS,
             "entry_kind_labels": i18n.ENTRY_KIND_LABELS,

@@ -10,9 +10,7 @@ from portal.inputs import choice_id
 
 class GiftForm(AsksUnit, OnceForm):
     to = SelectField(_l("To"), coerce=choice_id, validate_choice=False)
-    minutes = StringField(
-        _l("Minutes"), render_kw={"inputmode": "numeric", "autocomplete": "off"}
-    )
+    minutes = StringField(_l("Minutes"), render_kw={"inputmode": "numeric", "autocomplete": "off"})
     hours = StringField(
         _l("Or hours"), render_kw={"type": "number", "inputmode": "decimal", "step": 0.1}
     )

@@ -89,7 +89,7 @@ def candidates(request: ServiceRequest, *, size: int = 50) -> list[Candidate]:
                     ServiceRequest.status.in_(("dispatched", "accepted")),
                 )
                 .group_by(ServiceRequest.assignee_id)
-            ).tuples()
+            ).all()
         )
         ratings = {
             member_id: (float(avg), int(n))
@@ -340,6 +340,13 @@ def post_from_poster(
     """A resident without an account posts a need: kept as a pending resident (no login,
     not verified) that a grid worker verifies; the request gets a follow-up number. Until
     the resident is verified, their confirmation credits nobody (credits.review_reason)."""
+    member = pending_resident(grid_id, building, resident)
+    return post_for_pending(member, fields)
+
+
+def pending_resident(grid_id: int, building: str, resident: Resident) -> Member:
+    """The pending resident posting from a building poster: found by mobile number, or
+    registered now without a password."""
     grid, building = poster_target(grid_id, building)
     phone = members.normalise_phone(resident.phone)
     if resident.birth_year is None or not 1900 <= resident.birth_year <= utc_now().year:
@@ -347,13 +354,13 @@ def post_from_poster(
     if len(resident.unit) > 20:
         raise DomainError(_l("Building up to 50 characters, unit up to 20."), field="unit")
     existing = db.session.scalar(select(Member).where(Member.phone == phone))
-    if existing is not None and not existing.pending_resident:
+    if existing is not None and (
+        not existing.pending_resident or existing.community_id != grid.community_id
+    ):
         raise DomainError(
             _l("This mobile number is already registered. Log in instead."), field="phone"
         )
     home = grids.grid_for_building(grid.community_id, building) or grid
-    if existing is not None and existing.community_id != grid.community_id:
-        raise DomainError(_l("This mobile number is already registered. Log in instead."), "phone")
     member = existing or members.register(
         members.Registration(
             name=resident.name,
@@ -369,7 +376,13 @@ def post_from_poster(
     member.unit = resident.unit.strip() or None
     member.grid_id = home.id
     db.session.flush()
-    request = request_service.post(member, fields, grid_id=home.id)
+    return member
+
+
+def post_for_pending(member: Member, fields: request_service.RequestFields) -> ServiceRequest:
+    if fields.pay_with_hours:
+        raise DomainError(_l("This service cannot be paid with banked hours."), "pay_with_hours")
+    request = request_service.post(member, fields, grid_id=member.grid_id)
     request.follow_up_no = _new_follow_up_no()
     return request
 

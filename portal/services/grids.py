@@ -159,7 +159,7 @@ def appointments_of(grid: Grid) -> list[tuple[GridAppointment, Member]]:
             .join(Member, Member.id == GridAppointment.member_id)
             .where(GridAppointment.grid_id == grid.id)
             .order_by(GridAppointment.role.desc(), GridAppointment.id)
-        ).tuples()
+        ).all()
     )
 
 
@@ -331,7 +331,7 @@ def register(actor: Member, grid: Grid, *, category: str | None = None) -> list[
                     ServiceRequest.status.in_(ACTIVE_STATUSES),
                 )
                 .group_by(ServiceRequest.requester_id)
-            ).tuples()
+            ).all()
         )
     rows = []
     for household in households:

@@ -749,18 +749,22 @@ def tasks(member: Member, *, size: int = 50) -> list[ServiceRequest]:
     )
 
 
-def dispatch_queue(community_id: int, *, size: int = 100) -> list[ServiceRequest]:
-    return list(
-        db.session.scalars(
-            select(ServiceRequest)
-            .where(
-                ServiceRequest.community_id == community_id,
-                ServiceRequest.status.in_(("open", "dispatched")),
-            )
-            .order_by(ServiceRequest.id)
-            .limit(size)
+def dispatch_queue(
+    community_id: int, *, grid_ids: set[int] | None = None, size: int = 100
+) -> list[ServiceRequest]:
+    """Requests waiting for a volunteer: the community's, or (a grid worker's) their grids'."""
+    stmt = (
+        select(ServiceRequest)
+        .where(
+            ServiceRequest.community_id == community_id,
+            ServiceRequest.status.in_(("open", "dispatched")),
         )
+        .order_by(ServiceRequest.id)
+        .limit(size)
     )
+    if grid_ids is not None:
+        stmt = stmt.where(ServiceRequest.grid_id.in_(grid_ids))
+    return list(db.session.scalars(stmt))
 
 
 def is_stuck(request: ServiceRequest, *, open_hours: int, dispatched_hours: int) -> bool:

@@ -126,9 +126,7 @@ def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: 
             if entry_id in credit_ids:
                 logs[entry_id] = (log_id, status, name, name_en, service_date, served)
 
-    request_ids = {
-        _request_id(row.memo) for row in rows if row.kind.startswith("redeem_")
-    } - {None}
+    request_ids = {_request_id(row.memo) for row in rows if row.kind.startswith("redeem_")} - {None}
     requests: dict[int, tuple] = {}
     if request_ids:
         for request_id, requester_id, name, name_en in db.session.execute(
