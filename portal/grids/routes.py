@@ -77,6 +77,7 @@ def index() -> str:
         home_form=HomeForm(),
         me=me,
         worker_ids=grids.worker_grid_ids(me),
+        home_grid=next((g for g in all_grids if _may_manage_grid(me, g)), None),
     )
 
 
