@@ -449,9 +449,7 @@ def _witness_violations() -> list[str]:
     accounts = {a.id: a for a in db.session.scalars(select(Account))}
     for entry in db.session.scalars(select(JournalEntry).order_by(JournalEntry.id)):
         postings = db.session.scalars(select(Posting).where(Posting.entry_id == entry.id)).all()
-        creates = any(
-            accounts[p.account_id].kind == "issuance" and p.amount < 0 for p in postings
-        )
+        creates = any(accounts[p.account_id].kind == "issuance" and p.amount < 0 for p in postings)
         # Reversals undo; "fund:" entries are this test's own setup of starting balances.
         if not creates or entry.kind == "reversal" or entry.idempotency_key.startswith("fund:"):
             continue
