@@ -68,7 +68,7 @@ def test_poster_to_follow_up_and_escalation(  # type: ignore[no-untyped-def]
     assert request is not None and request.grid_id == g.east_1.id
     assert request.requester.pending_resident
 
-    # The party member of her micro-grid sees it at once; 周志愿 of the next micro-grid does not yet.
+    # The party member of her micro-grid sees it at once; 周志愿 of the next one not yet.
     party = new_page("grids-party")
     _log_in(party, world.volunteer.phone)
     party.goto("/requests")
