@@ -184,7 +184,8 @@ def _run_read(action: Any) -> Any:
 @bp.get("/grids/<int:grid_id>/register")
 @login_required
 def register(grid_id: int) -> str:
-    return _register_page(_grid(grid_id))
+    grid = _grid(grid_id)
+    return _register_page(db.get_or_404(Grid, grid.id))
 
 
 @bp.post("/grids/<int:grid_id>/register/new")

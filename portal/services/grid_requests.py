@@ -7,9 +7,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import func, or_, select, true, update
 
 from portal.clock import utc_now
 from portal.extensions import db
@@ -44,39 +45,57 @@ class Candidate:
 
 def candidates(request: ServiceRequest, *, size: int = 50) -> list[Candidate]:
     """The community's volunteers nearest first (same micro-grid, same grid, elsewhere),
-    party members first among equals, with their open tasks and average rating. Bounded:
-    one query for the page of candidates, two grouped counts over their ids."""
+    party members first among equals, with their open tasks and average rating. Bounded: one
+    small query per distance (the members of a grid by `ix_members_grid_id`; elsewhere, party
+    members then the rest, by `ix_members_dispatch` in name order, stopping at `size`), then
+    two grouped counts over the page's ids."""
     grid = db.session.get(Grid, request.grid_id) if request.grid_id else None
-    if grid is not None:
-        near = grids.family_ids(grid)
-        distance = case(
-            (Member.grid_id == grid.id, 0 if grid.parent_id else 1),
-            (Member.grid_id.in_(near), 1),
-            else_=2,
-        )
-    else:
-        distance = literal(2)
-    volunteers = (
-        select(TeamMembership.member_id)
+    is_volunteer = (
+        select(TeamMembership.id)
         .join(Team, Team.id == TeamMembership.team_id)
         .where(
+            TeamMembership.member_id == Member.id,
             Team.community_id == request.community_id,
             Team.archived.is_(False),
             TeamMembership.status == "active",
         )
+        .exists()
     )
     excluded = request_service.family_of(request)
-    rows = db.session.execute(
-        select(Member, distance.label("distance"))
-        .where(
-            Member.id.in_(volunteers),
-            Member.active.is_(True),
-            Member.community_id == request.community_id,
-            Member.id.not_in(excluded),
+
+    def page(*where: Any, limit: int) -> list[Member]:
+        if limit <= 0:
+            return []
+        return list(
+            db.session.scalars(
+                select(Member)
+                .where(
+                    Member.community_id == request.community_id,
+                    Member.active.is_(True),
+                    Member.id.not_in(excluded),
+                    is_volunteer,
+                    *where,
+                )
+                .order_by(Member.party_member.desc(), Member.name, Member.id)
+                .limit(limit)
+            )
         )
-        .order_by("distance", Member.party_member.desc(), Member.name, Member.id)
-        .limit(size)
-    ).all()
+
+    rows: list[tuple[Member, int]] = []
+    near: list[int] = []
+    if grid is not None:
+        near = grids.family_ids(grid)
+        if grid.parent_id is not None:
+            rows += [(m, 0) for m in page(Member.grid_id == grid.id, limit=size)]
+            others = [g for g in near if g != grid.id]
+        else:
+            others = near
+        rows += [(m, 1) for m in page(Member.grid_id.in_(others), limit=size - len(rows))]
+    elsewhere = or_(Member.grid_id.is_(None), Member.grid_id.not_in(near)) if near else true()
+    for party in (True, False):
+        rows += [
+            (m, 2) for m in page(elsewhere, Member.party_member.is_(party), limit=size - len(rows))
+        ]
     ids = [m.id for m, _d in rows]
     open_tasks: dict[int, int] = {}
     ratings: dict[int, tuple[float, int]] = {}

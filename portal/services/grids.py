@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, tuple_
 
 from portal.clock import utc_now
 from portal.extensions import db
@@ -298,21 +298,42 @@ class RegisterRow:
     open_requests: int
 
 
-def register(actor: Member, grid: Grid, *, category: str | None = None) -> list[RegisterRow]:
-    """The grid's households (its micro-grids' too, for a grid) with the people who need
-    looking after, their last visit and open requests. Every view is written to the audit log."""
+def record_register_view(actor: Member, grid: Grid) -> None:
+    """Refuse anyone but the grid's worker, the community's coordinators and admins; write
+    the view to the audit log (committed before the page reads the register)."""
     if not may_see_register(actor, grid):
         raise Forbidden(_l("Only the grid's worker, coordinators and admins see the register."))
     audit.record(actor, "grid.register.view", grid, community_id=grid.community_id)
+
+
+REGISTER_PAGE = 50
+
+
+def register_rows(
+    grid: Grid, *, category: str | None = None, after: int | None = None, size: int = REGISTER_PAGE
+) -> tuple[list[RegisterRow], int | None]:
+    """A page of the grid's households (its micro-grids' too, for a grid) in building, unit
+    and door order, by keyset (`after` a household id), with the people who need looking
+    after and their open requests; and the id to continue after, if there is more."""
     grid_ids = family_ids(grid) if grid.parent_id is None else [grid.id]
-    households = list(
-        db.session.scalars(
-            select(Household)
-            .where(Household.grid_id.in_(grid_ids))
-            .order_by(Household.building, Household.unit, Household.door, Household.id)
-            .limit(300)
+    order = (Household.building, Household.unit, Household.door, Household.id)
+    stmt = select(Household).where(Household.grid_id.in_(grid_ids))
+    if category in CARE_CATEGORIES:
+        stmt = stmt.where(
+            select(CarePerson.id)
+            .where(
+                CarePerson.household_id == Household.id,
+                CarePerson.categories.contains(category),
+            )
+            .exists()
         )
-    )
+    if after is not None:
+        last = db.session.get(Household, after)
+        if last is not None and last.grid_id in grid_ids:
+            stmt = stmt.where(tuple_(*order) > tuple_(last.building, last.unit, last.door, last.id))
+    households = list(db.session.scalars(stmt.order_by(*order).limit(size + 1)))
+    more = households[size - 1].id if len(households) > size else None
+    households = households[:size]
     ids = [h.id for h in households]
     people: dict[int, list[CarePerson]] = {i: [] for i in ids}
     if ids:
@@ -323,29 +344,32 @@ def register(actor: Member, grid: Grid, *, category: str | None = None) -> list[
     member_ids = {p.member_id for ps in people.values() for p in ps if p.member_id}
     open_by_member: dict[int, int] = {}
     if member_ids:
-        open_by_member = dict(
-            db.session.execute(
+        open_by_member = {
+            member_id: count
+            for member_id, count in db.session.execute(
                 select(ServiceRequest.requester_id, func.count(ServiceRequest.id))
                 .where(
                     ServiceRequest.requester_id.in_(member_ids),
                     ServiceRequest.status.in_(ACTIVE_STATUSES),
                 )
                 .group_by(ServiceRequest.requester_id)
-            ).all()
-        )
-    rows = []
-    for household in households:
-        members_here = people[household.id]
-        if category and not any(category in p.category_list for p in members_here):
-            continue
-        rows.append(
-            RegisterRow(
-                household,
-                members_here,
-                sum(open_by_member.get(p.member_id or 0, 0) for p in members_here),
             )
+        }
+    rows = [
+        RegisterRow(
+            household,
+            people[household.id],
+            sum(open_by_member.get(p.member_id or 0, 0) for p in people[household.id]),
         )
-    return rows
+        for household in households
+    ]
+    return rows, more
+
+
+def register(actor: Member, grid: Grid, *, category: str | None = None) -> list[RegisterRow]:
+    """`record_register_view` and the first page of the register."""
+    record_register_view(actor, grid)
+    return register_rows(grid, category=category)[0]
 
 
 @dataclass(frozen=True)
