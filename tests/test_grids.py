@@ -21,11 +21,12 @@ from portal.models import (
     RequestEvent,
     ServiceRequest,
     StreetOffice,
+    Team,
 )
 from portal.models._time import utcnow
 from portal.services import credits, grid_requests, grids
 from portal.services import requests as req
-from tests.support import World, join, make_member, make_team
+from tests.support import World, join, make_member
 
 
 @dataclass
@@ -424,8 +425,42 @@ def test_a_building_head_posts_for_a_resident_of_their_building(world: World, g:
         _post(world, who=head, for_member_id=other.id)
 
 
-def test_a_team_can_be_a_party_vanguard_post(world: World) -> None:
-    team = make_team(world.community, "党员先锋岗")
-    team.kind = "vanguard"
+def test_an_admin_makes_a_team_a_party_vanguard_post(
+    app_ctx,
+    world: World,
+    login,  # type: ignore[no-untyped-def]
+) -> None:
+    response = login(world.admin).post(
+        "/admin/teams/new",
+        data={"name": "党员先锋岗", "category": "elder_care", "kind": "vanguard"},
+    )
+    assert response.status_code == 303
+    team = db.session.scalar(select(Team).where(Team.name == "党员先锋岗"))
+    assert team is not None and team.kind == "vanguard"
+    page = login(world.volunteer).get(f"/teams/{team.id}").get_data(as_text=True)
+    assert "党员先锋岗" in page
+
+
+def test_the_register_pages_by_keyset_and_filters_by_category(world: World, g: Grids) -> None:
+    for door in range(60):
+        grids.add_household(
+            world.admin,
+            g.east_1,
+            grids.HouseholdFields(
+                "1号楼",
+                "1单元",
+                f"{door:03d}",
+                "",
+                f"长者{door}",
+                ["disabled"] if door % 10 == 0 else ["alone"],
+                "",
+            ),
+        )
     db.session.commit()
-    assert team.kind == "vanguard"
+    first, more = grids.register_rows(g.east)
+    assert len(first) == 50 and more is not None
+    rest, end = grids.register_rows(g.east, after=more)
+    assert len(rest) == 10 and end is None
+    assert [r.household.door for r in first + rest] == [f"{d:03d}" for d in range(60)]
+    disabled, _more = grids.register_rows(g.east, category="disabled")
+    assert [r.household.door for r in disabled] == ["000", "010", "020", "030", "040", "050"]
