@@ -74,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.auth.routes import bp as auth_bp
     from portal.callups.routes import bp as callups_bp
     from portal.family.routes import bp as family_bp
+    from portal.grids.routes import bp as grids_bp
     from portal.hours.routes import bp as hours_bp
     from portal.kiosk.places import bp as places_bp
     from portal.kiosk.routes import bp as kiosk_bp
@@ -102,6 +103,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         kiosk_bp,
         places_bp,
         callups_bp,
+        grids_bp,
     ):
         app.register_blueprint(blueprint)
     return app

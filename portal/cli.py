@@ -91,7 +91,37 @@ def callups_tick() -> None:
     click.echo(f"escalated {fired} call-up(s)")
 
 
+grids_cli = AppGroup("grids", help="Grids: escalation of requests nobody has taken.")
+
+
+@grids_cli.command("escalate")
+def grids_escalate() -> None:
+    """Escalate requests still waiting: to the community's coordinators after
+    GRID_ESCALATE_COORDINATOR_HOURS (24), to the street office after
+    GRID_ESCALATE_STREET_HOURS (72). Run it every 15 minutes by cron; safe to run twice at
+    once: each step fires once (a conditional UPDATE), each request in its own transaction."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from portal.services import grid_requests
+
+    config = current_app.config
+    steps = (
+        (1, timedelta(hours=int(config["GRID_ESCALATE_COORDINATOR_HOURS"]))),
+        (2, timedelta(hours=int(config["GRID_ESCALATE_STREET_HOURS"]))),
+    )
+    fired = {1: 0, 2: 0}
+    for level, after in steps:
+        for request_id in grid_requests.due_for(level, after):
+            if grid_requests.escalate(request_id, level):
+                fired[level] += 1
+            db.session.commit()
+    click.echo(f"escalated {fired[1]} to coordinators, {fired[2]} to the street office")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(grids_cli)
     app.cli.add_command(make_admin)
     app.cli.add_command(demo_cli)
     app.cli.add_command(ledger_cli)

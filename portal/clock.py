@@ -35,3 +35,9 @@ def now_local() -> datetime:
 def epoch_seconds() -> int:
     """Seconds since the epoch; tests move it (monkeypatch) to age a session."""
     return int(time.time())
+
+
+def utc_now() -> datetime:
+    """Naive UTC now, for rules that age (escalation, the party head start): tests move it,
+    with every other clock of the portal (`wall_clock`)."""
+    return wall_clock(ZoneInfo("UTC")).replace(tzinfo=None)

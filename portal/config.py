@@ -96,6 +96,12 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         # A verified resident's confirmation credits community-funded minutes on its own up
         # to the estimate + this percentage (at least + these minutes); beyond, a coordinator
         # approves (portal/services/credits.py).
+        # 派单 by grid: party members' head start, and when an untaken request escalates.
+        "GRID_PARTY_HEAD_START_MINUTES": int(os.environ.get("GRID_PARTY_HEAD_START_MINUTES", "30")),
+        "GRID_ESCALATE_COORDINATOR_HOURS": int(
+            os.environ.get("GRID_ESCALATE_COORDINATOR_HOURS", "24")
+        ),
+        "GRID_ESCALATE_STREET_HOURS": int(os.environ.get("GRID_ESCALATE_STREET_HOURS", "72")),
         "REQUEST_TOLERANCE_PERCENT": int(os.environ.get("REQUEST_TOLERANCE_PERCENT", "50")),
         "REQUEST_TOLERANCE_MINUTES": int(os.environ.get("REQUEST_TOLERANCE_MINUTES", "30")),
         # The kiosk (portal/services/kiosk.py): minutes at check-out are rounded to this; a

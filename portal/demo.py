@@ -48,7 +48,17 @@ PEOPLE = [
     ("13800000003", "李奶奶", 82, "resident"),
     ("13800000004", "周志愿", 66, "volunteer"),
     ("13800000005", "李女儿", 52, "daughter"),
+    ("13800000006", "吴网格", 45, "grid_worker"),
+    ("13800000007", "冯街道", 50, "street_admin"),
 ]
+
+# The home community cut into 2 grids of 2 micro-grids each (about 50 households a
+# micro-grid): name, buildings, micro-grids (name, buildings).
+GRIDS = [
+    ("东区网格", [("东一微网格", ["1号楼", "2号楼"]), ("东二微网格", ["3号楼", "4号楼"])]),
+    ("西区网格", [("西一微网格", ["5号楼", "6号楼"]), ("西二微网格", ["7号楼", "8号楼"])]),
+]
+STREET_OFFICE = "银州街道"
 
 
 def load_demo() -> str:
@@ -156,12 +166,67 @@ def load_demo() -> str:
     # The admin has visited 李奶奶, so her confirmations credit volunteers directly.
     credits.verify_member(admin, mother.id)
     kiosk_note = _demo_kiosk(admin, people, elder_team, meals, companionship, care_team)
+    _demo_grids(admin, people, home, home_teams)
     db.session.flush()
     return (
         f"Loaded {len(created)} communities, {len(TEAMS) * len(created)} teams, "
         f"{len(PEOPLE)} demo accounts (password {DEMO_PASSWORD}); "
         f"ledger has {ledger.verify().entries} entries.\n{kiosk_note}"
     )
+
+
+def _demo_grids(admin: Member, people: dict[str, Member], home: Community, home_teams) -> None:  # type: ignore[no-untyped-def]
+    """Grids, their grid worker, homes, party members (孙志愿 shows the badge), a shock
+    team, the register's households, and a street office above the community."""
+    from portal.models import StreetOffice
+    from portal.services import grids
+
+    made = {}
+    for name, micros in GRIDS:
+        buildings = "\n".join(b for _m, bs in micros for b in bs)
+        top = grids.create_grid(admin, grids.GridFields(name, "", buildings, None))
+        made[name] = top
+        for micro, bs in micros:
+            made[micro] = grids.create_grid(
+                admin, grids.GridFields(micro, "", "\n".join(bs), top.id)
+            )
+    grids.appoint(admin, made["东区网格"].id, people["grid_worker"].id, "grid_worker", "")
+    grids.appoint(admin, made["东一微网格"].id, people["coordinator"].id, "building_head", "2号楼")
+    for role, building, unit in (
+        ("resident", "2号楼", "1单元"),
+        ("volunteer", "1号楼", "2单元"),
+        ("volunteer2", "3号楼", "1单元"),
+        ("daughter", "5号楼", "3单元"),
+        ("grid_worker", "1号楼", "1单元"),
+    ):
+        grids.set_home(admin, people[role].id, building, unit)
+    for role in ("volunteer", "volunteer2", "coordinator"):
+        grids.confirm_party(admin, people[role].id, confirmed=True)
+    # 亮身份 is each member's choice: 孙志愿 shows the badge, 周志愿 does not.
+    people["volunteer"].shows_party_badge = True
+    for team in home_teams:
+        if team.category == "emergency":
+            team.kind = "shock"
+    register = [
+        ("东一微网格", "2号楼", "1单元", "301", "李奶奶", ["alone", "over_80"], people["resident"]),
+        ("东一微网格", "1号楼", "3单元", "502", "张爷爷", ["over_80", "disabled"], None),
+        ("东二微网格", "4号楼", "2单元", "101", "王阿姨", ["low_income"], None),
+        ("西一微网格", "6号楼", "1单元", "202", "赵大爷", ["alone"], None),
+    ]
+    for grid_name, building, unit, door, name, categories, member in register:
+        grids.add_household(
+            admin,
+            made[grid_name],
+            grids.HouseholdFields(
+                building, unit, door, "", name, categories, member.member_no if member else ""
+            ),
+        )
+    office = StreetOffice(name=STREET_OFFICE)
+    db.session.add(office)
+    db.session.flush()
+    home.street_office_id = office.id
+    street = people["street_admin"]
+    street.role, street.street_office_id = "street_admin", office.id
 
 
 KIOSK_PLACE = "社区党群服务中心"

@@ -29,6 +29,25 @@ AGE_BAND_LABELS = {
     "80_plus": _l("80 and over"),
 }
 
+CARE_CATEGORY_LABELS = {
+    "alone": _l("Living alone"),
+    "over_80": _l("80 or older"),
+    "disabled": _l("Disabled"),
+    "low_income": _l("Low income"),
+}
+
+DISTANCE_LABELS = {
+    "micro": _l("Same micro-grid"),
+    "grid": _l("Same grid"),
+    "elsewhere": _l("Elsewhere in the community"),
+}
+
+TEAM_KIND_LABELS = {
+    "ordinary": _l("Ordinary team"),
+    "vanguard": _l("Party members' vanguard post"),
+    "shock": _l("Party members' shock team"),
+}
+
 STATUS_LABELS = {
     "pending": _l("Pending"),
     "approved": _l("Approved"),
@@ -91,6 +110,11 @@ REQUEST_EVENT_LABELS = {
     "cancelled": _l("Cancelled"),
     "consented": _l("The resident agreed to pay with banked hours"),
     "consent_declined": _l("The resident did not agree to pay with banked hours"),
+    "routed": _l("Given to a team"),
+    "opened": _l("Opened to the whole community"),
+    "escalated": _l("Escalated"),
+    "followup_opened": _l("Follow-up opened for the grid worker"),
+    "followup_closed": _l("Follow-up outcome recorded"),
 }
 
 REVIEW_REASON_LABELS = {
@@ -149,6 +173,25 @@ def notification_text(kind: str, params: dict) -> str:
         ),
         "request_dispatched": _l(
             "A request was given to you: %(service)s. Please accept or decline.",
+            service=params.get("service", ""),
+        ),
+        "request_for_grid": _l(
+            "A new request in %(grid)s: %(service)s. Please dispatch it.",
+            grid=params.get("grid", ""),
+            service=params.get("service", ""),
+        ),
+        "request_routed": _l(
+            "A request was given to your team %(team)s: %(service)s.",
+            team=params.get("team", ""),
+            service=params.get("service", ""),
+        ),
+        "request_escalated": _l(
+            "A request nobody has taken was escalated to you: %(service)s.",
+            service=params.get("service", ""),
+        ),
+        "request_followup": _l(
+            "A resident was not satisfied with %(service)s: please follow up and record the "
+            "outcome.",
             service=params.get("service", ""),
         ),
         "request_accepted": _l("Volunteer %(name)s will help you.", name=params.get("name", "")),

@@ -50,20 +50,22 @@ class TopBar:
     shows none, reads nothing (it used to pay three statements for them)."""
 
     def __init__(
-        self, member_id: int | None, figures: tuple[int, int, bool, bool] | None = None
+        self, member_id: int | None, figures: tuple[int, int, bool, bool, bool] | None = None
     ) -> None:
         self._member_id = member_id
         if figures is not None:  # read already, with the page's own figures
             self.__dict__["_figures"] = figures
 
     @cached_property
-    def _figures(self) -> tuple[int, int, bool, bool]:
+    def _figures(self) -> tuple[int, int, bool, bool, bool]:
         if self._member_id is None:
-            return 0, 0, False, False
+            return 0, 0, False, False, False
         from portal.services import members
 
-        balance, unread, coordinates, called = members.top_bar_figures(self._member_id)
-        return balance, unread, coordinates, called
+        balance, unread, coordinates, called, grid_role = members.top_bar_figures(
+            self._member_id
+        )
+        return balance, unread, coordinates, called, grid_role
 
     @property
     def balance(self) -> int:
@@ -76,6 +78,11 @@ class TopBar:
     @property
     def coordinates(self) -> bool:
         return self._figures[2]
+
+    @property
+    def grid_role(self) -> bool:
+        """A grid worker or building head (the Grids link)."""
+        return self._figures[4]
 
     @cached_property
     def calls(self) -> list[Any]:
@@ -102,6 +109,9 @@ def init_app(app: Flask) -> None:
             "html_lang": "zh-CN" if locale.startswith("zh") else "en",
             "elder_mode": elder_mode(),
             "top": TopBar(current_user.id if current_user.is_authenticated else None),
+            "care_category_labels": i18n.CARE_CATEGORY_LABELS,
+            "distance_labels": i18n.DISTANCE_LABELS,
+            "team_kind_labels": i18n.TEAM_KIND_LABELS,
             "category_labels": i18n.CATEGORY_LABELS,
             "age_band_labels": i18n.AGE_BAND_LABELS,
             "status_labels": i18n.STATUS_LABELS,

@@ -256,6 +256,7 @@ def test_csrf_is_required_on_every_post_route_of_the_matrix(
         "coordinator": world.coordinator,
         "other_admin": world.other_admin,
         "admin": world.admin,
+        **ids["grid_people"],  # type: ignore[dict-item]
     }
     clients = {role: _csrf_login(app, m) for role, m in members.items()}
     posts = [(path, expected) for method, path, expected in CASES if method == "POST"]

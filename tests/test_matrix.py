@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask, current_app
@@ -27,10 +27,11 @@ from portal.models import (
     PasswordResetCode,
     Service,
     ServiceRequest,
+    StreetOffice,
     Team,
     TeamMembership,
 )
-from portal.services import callups, devices, hours, ledger, passbook
+from portal.services import callups, devices, grids, hours, ledger, passbook
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -43,6 +44,12 @@ ROLES = [
     "coordinator",
     "other_admin",
     "admin",
+    # Grids (issue 11): the grid worker and a building head of the world's grid, the admin of
+    # the street office above the community, and a city admin.
+    "grid_worker",
+    "building_head",
+    "street_admin",
+    "city_admin",
     # A browser enrolled as a community-centre kiosk (issue 10): it reaches only kiosk pages.
     "kiosk",
 ]
@@ -55,6 +62,8 @@ def _client(role: str, world: World, login, app, ids) -> FlaskClient:  # type: i
         client = app.test_client()
         assert client.post(f"/kiosk/enrol/{ids['enrol']}").status_code == 303
         return client
+    if role in ids["grid_people"]:
+        return login(ids["grid_people"][role])
     member = {
         "member": world.resident,
         "volunteer": world.volunteer,
@@ -164,6 +173,14 @@ RUNNERS: dict[str, int] = {
 # within what the reader may see.
 REPORT_READERS: dict[str, int] = {**OVERSEERS, "coordinator": 200, "other_coordinator": 200}
 TEAM_REPORT_READERS: dict[str, int] = {**OVERSEERS, "coordinator": 200, "other_admin": 403}
+# Who may see a grid's register and dispatch its requests: its grid worker, the community's
+# coordinators and admins.
+GRID_STAFF_ROLES = ("coordinator", "other_coordinator", "admin", "grid_worker")
+GRID_STAFF: dict[str, int] = {
+    **dict.fromkeys(ROLES, 403),
+    "visitor": LOGIN,
+    **dict.fromkeys(GRID_STAFF_ROLES, 200),
+}
 CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/", OPEN_PAGES),
     ("GET", "/healthz", OPEN_PAGES),
@@ -458,6 +475,54 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
         "/members/{volunteer}/reset-code",
         {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "coordinator": 303, "admin": 303},
     ),
+    # Grids (issue 11).
+    ("GET", "/grids", {**GRID_STAFF, "building_head": 200, "other_admin": 200}),
+    ("POST", "/grids/new", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
+    ("POST", "/grids/{grid}/appoint", ADMIN_ONLY),
+    ("POST", "/grids/{grid}/home", {**ADMIN_ONLY, "grid_worker": 303}),
+    ("GET", "/grids/{grid}/register", GRID_STAFF),
+    ("POST", "/grids/{grid}/register/new", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),
+    (
+        "POST",
+        "/grids/{grid}/register/{household}/visit",
+        {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)},
+    ),
+    ("GET", "/grids/{grid}/posters", {**ADMIN_ONLY, "admin": 200, "grid_worker": 200}),
+    ("GET", "/grids/{grid}/requests", {**GRID_STAFF, "building_head": 200}),
+    ("GET", "/requests/{grid_open}/candidates", GRID_STAFF),
+    (
+        "POST",
+        "/requests/{grid_open}/dispatch-to/{volunteer}",
+        {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)},
+    ),
+    ("POST", "/requests/{grid_open}/route", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),
+    ("POST", "/requests/{grid_open}/open", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),
+    (
+        "POST",
+        "/requests/{done}/complain",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "member": 303},
+    ),
+    (
+        "POST",
+        "/requests/{followup}/followup",
+        {**dict.fromkeys(ROLES, 403), "visitor": LOGIN, "grid_worker": 303},
+    ),
+    ("GET", "/point/{grid}/{building}", {**dict.fromkeys(ROLES, 303), "visitor": 200}),
+    ("POST", "/point/{grid}/{building}", {**dict.fromkeys(ROLES, 303), "visitor": 422}),
+    ("GET", "/point/posted/12345678", OPEN_PAGES),
+    ("GET", "/track", OPEN_PAGES),
+    ("POST", "/track/confirm", dict.fromkeys(ROLES, 404)),
+    ("POST", "/admin/members/{newcomer}/party", ADMIN_ONLY),
+    ("POST", "/me/settings/badge", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
+    ("GET", "/street", {**ADMIN_ONLY, "admin": 403, "street_admin": 200, "city_admin": 200}),
+    ("GET", "/admin/city", {**ADMIN_ONLY, "admin": 403, "city_admin": 200}),
+    ("POST", "/admin/city/offices", {**ADMIN_ONLY, "admin": 403, "city_admin": 303}),
+    (
+        "POST",
+        "/admin/city/communities/{community}",
+        {**ADMIN_ONLY, "admin": 403, "city_admin": 303},
+    ),
+    ("POST", "/admin/city/street-admins", {**ADMIN_ONLY, "admin": 403, "city_admin": 303}),
 ]
 # A kiosk browser is sent back to its start screen from every page that is not a kiosk
 # screen (302), member pages about the kiosk included.
@@ -539,6 +604,7 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         world.other_coordinator,
     ):
         db.session.add(Notification(member_id=member.id, kind="join_accepted", params="{}"))
+    grid_ids, grid_people = _grid_world(world, now_local() - timedelta(minutes=10))
     device, enrol = devices.register_device(world.admin, "二楼")
     spare, _spare_enrol = devices.register_device(world.admin, "活动室")
     printed = devices.print_place_code(world.admin, "巡逻岗")
@@ -581,6 +647,16 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         "active": "y",
         "share": "1",
         "donate": "1",
+        "building": "1号楼",
+        "person": "王大爷",
+        "categories": ["alone"],
+        "outcome": "已回访",
+        "complaint": "来晚了",
+        "team": str(world.team.id),
+        "office": str(grid_ids["office"]),
+        "member": world.volunteer2.member_no,
+        "unit": "1单元",
+        "role": "grid_worker",
     }
     ids = dict(
         log=log.id,
@@ -602,6 +678,9 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         printed_code=devices.printed_code(printed),
         callup=callup.id,
         passbook=_passbook_token(world),
+        community=world.community.id,
+        grid_people=grid_people,
+        **grid_ids,
         **requests,
     )
     return world, ids, data
@@ -611,6 +690,54 @@ def _passbook_token(world: World) -> str:
     with current_app.test_request_context():
         pages, _older = passbook.pages(world.volunteer, printed_on=today_local())
     return pages[0].token
+
+
+def _grid_world(world: World, start: datetime) -> tuple[dict[str, object], dict[str, object]]:
+    """A grid of the world's community with its grid worker and a building head, a resident
+    of it with an open request and one with a follow-up, a household, a street office
+    above the community with its admin, and a city admin."""
+    grid = grids.create_grid(world.admin, grids.GridFields("东区网格", "", "1号楼\n2号楼", None))
+    worker = make_member(world.community, "吴网格")
+    head = make_member(world.community, "郑楼长")
+    grids.appoint(world.admin, grid.id, worker.id, "grid_worker", "")
+    grids.appoint(world.admin, grid.id, head.id, "building_head", "1号楼")
+    neighbour = make_member(world.community, "王邻居", age=80)
+    grids.set_home(neighbour, neighbour.id, "1号楼", "1单元")
+    fields = req.RequestFields(world.service.id, start, "1号楼", "", 60, False)
+    grid_open = req.post(neighbour, fields)
+    followup = req.post(neighbour, fields)
+    req.dispatch(worker, followup.id, world.volunteer.id)
+    req.accept(world.volunteer, followup.id)
+    req.mark_done(world.volunteer, followup.id, 60)
+    req.confirm(neighbour, followup.id, 1, "")
+    household = grids.add_household(
+        world.admin,
+        grid,
+        grids.HouseholdFields("1号楼", "1单元", "101", "", "王邻居", ["over_80"], ""),
+    )
+    office = StreetOffice(name="银州街道")
+    db.session.add(office)
+    db.session.flush()
+    world.community.street_office_id = office.id
+    street = make_member(world.community, "街道办")
+    street.role, street.street_office_id = "street_admin", office.id
+    city = make_member(world.community, "市管理")
+    city.role = "city_admin"
+    ids: dict[str, object] = dict(
+        grid=grid.id,
+        building="1号楼",
+        grid_open=grid_open.id,
+        followup=followup.id,
+        household=household.id,
+        office=office.id,
+    )
+    people = {
+        "grid_worker": worker,
+        "building_head": head,
+        "street_admin": street,
+        "city_admin": city,
+    }
+    return ids, people
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,8 @@ def dataset(world: World) -> World:
     for n in range(60):
         member = rng.choice(people)
         team = world.other_team if member is world.volunteer and n % 3 == 0 else world.team
-        service = patrol if n % 4 == 0 else world.service
+        # Each team logs its own category's service (the hours form offers no other).
+        service = patrol if team is world.other_team else world.service
         log = log_hours(member, team, service, rng.randint(1, 9) * 15, days_ago=rng.randint(1, 360))
         approver = world.other_coordinator if team is world.other_team else world.coordinator
         if n % 5 != 4:

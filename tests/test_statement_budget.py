@@ -158,8 +158,10 @@ MEMBER_BUDGETS = {
     "GET /hours/new": 4,
     "GET /teams": 6,
     "GET /teams/<id>": 7,
-    "GET /requests": 5,
-    "GET /requests/<id>": 7,
+    # Grids: whom a request reaches depends on the viewer's grid posts and teams (the party
+    # head start, routing to a team); these read them (twice: still to trim).
+    "GET /requests": 8,
+    "GET /requests/<id>": 8,
     "GET /notifications": 3,
 }
 
@@ -202,7 +204,7 @@ COORDINATOR_BUDGETS = {
     "POST /approvals/<id>/reject (htmx row)": 24,
     # The roster of 30 used to load each member on its own (46 statements).
     "GET /teams/<id> (coordinator)": 14,
-    "GET /requests?view=dispatch": 5,
+    "GET /requests?view=dispatch": 7,  # and the grids the coordinator may dispatch
 }
 
 

@@ -50,6 +50,7 @@ def _fields(form: TeamForm) -> teams.TeamFields:
         category=form.category.data or "",
         description=form.description.data or "",
         kiosk_auto_approve=bool(form.kiosk_auto_approve.data),
+        kind=form.kind.data or "ordinary",
     )
 
 

@@ -42,6 +42,13 @@ class RegisterForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
         description=_l("Four digits, such as 1950."),
     )
+    # Optional: the home building and unit put the member in their (micro-)grid.
+    building = StringField(
+        _l("Building (optional)"),
+        validators=[Length(max=50)],
+        description=_l("Such as 3号楼: your grid worker can then reach you."),
+    )
+    unit = StringField(_l("Unit (optional)"), validators=[Length(max=20)])
 
     def validate_birth_year(self, field: IntegerField) -> None:
         NumberRange(

@@ -21,8 +21,8 @@ from portal.auth_session import current_member, mark_seen
 from portal.extensions import client_address, db, limiter
 from portal.forms import EmptyForm, choices, safe_next, show_error
 from portal.htmx import render
-from portal.models import Community
-from portal.services import members, password_reset
+from portal.models import Community, Member
+from portal.services import grids, members, password_reset
 
 bp = Blueprint("auth", __name__)
 
@@ -48,9 +48,9 @@ def register() -> Response | tuple[str, int] | str:
     locale = session.get("locale", "zh_CN")
     form.community.choices = choices([(0, _("Choose…")), *_community_choices(locale)])
     if form.validate_on_submit():
-        ok, member = submit(
-            form,
-            lambda: members.register(
+
+        def _register() -> Member:
+            member = members.register(
                 members.Registration(
                     name=form.name.data or "",
                     phone=form.phone.data or "",
@@ -60,8 +60,12 @@ def register() -> Response | tuple[str, int] | str:
                     locale=locale if locale in ("zh_CN", "en") else "zh_CN",
                     elder_mode=bool(session.get("elder_mode")),
                 )
-            ),
-        )
+            )
+            if (form.building.data or "").strip():
+                grids.set_home(member, member.id, form.building.data or "", form.unit.data or "")
+            return member
+
+        ok, member = submit(form, _register)
         if ok and member is not None:
             _start_session(member)
             flash(_("Welcome, %(name)s. Your account is ready.", name=member.name), "success")

@@ -54,15 +54,17 @@ def dashboard() -> str:
     # Each person's first screen leads with what they do most: a coordinator's queue, a
     # volunteer's logging and tasks, a resident's call for help and what to confirm.
     # The figures and the top bar's in one statement (five lookups used to be five).
-    balance, unread, coordinates, called, pending, reserved, earned = members.top_bar_figures(
-        me.id,
-        hour_service.pending_minutes_select(me.id),
-        request_service.reserved_minutes_select(me.id),
-        stars.earned_select(me.id),
+    (balance, unread, coordinates, called, grid_role, pending, reserved, earned) = (
+        members.top_bar_figures(
+            me.id,
+            hour_service.pending_minutes_select(me.id),
+            request_service.reserved_minutes_select(me.id),
+            stars.earned_select(me.id),
+        )
     )
     return render(
         "me/dashboard.html",
-        top=TopBar(me.id, (balance, unread, coordinates, called)),
+        top=TopBar(me.id, (balance, unread, coordinates, called, grid_role)),
         role="coordinator" if coordinated else ("volunteer" if volunteer else "resident"),
         queue_count=hour_service.pending_count(coordinated) if coordinated else 0,
         tasks=request_service.open_tasks(me) if volunteer else [],

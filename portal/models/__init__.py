@@ -4,6 +4,7 @@ from portal.models.activity import Activity, ActivitySignup, Notification
 from portal.models.audit import AuditEvent
 from portal.models.callup import CallUp, CallUpGroup, CallUpPerson
 from portal.models.community import Community, Service
+from portal.models.grid import CarePerson, Grid, GridAppointment, Household, StreetOffice
 from portal.models.hours import HourLog
 from portal.models.idempotency import FormKey
 from portal.models.kiosk import CheckIn, KioskDevice, PrintedPlaceCode
@@ -22,7 +23,12 @@ __all__ = [
     "CallUp",
     "CallUpGroup",
     "CallUpPerson",
+    "CarePerson",
     "CheckIn",
+    "Grid",
+    "GridAppointment",
+    "Household",
+    "StreetOffice",
     "KioskDevice",
     "PrintedPlaceCode",
     "Community",

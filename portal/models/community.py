@@ -45,6 +45,8 @@ class Community(db.Model):
     star_minutes: Mapped[str] = mapped_column(
         String(80), default=DEFAULT_STAR_MINUTES, server_default=DEFAULT_STAR_MINUTES
     )
+    # The street office (街道) above the community: escalated requests reach it.
+    street_office_id: Mapped[int | None] = mapped_column(ForeignKey("street_offices.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (

@@ -3,14 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models._time import utcnow
 from portal.models.community import Community
 
-ROLES = ("member", "admin")
+# street_admin: an admin of a street office (街道) above communities; city_admin: the
+# settings shared across the city's communities.
+ROLES = ("member", "admin", "street_admin", "city_admin")
 
 
 class Member(UserMixin, db.Model):
@@ -32,7 +34,22 @@ class Member(UserMixin, db.Model):
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
     locale: Mapped[str] = mapped_column(String(8), default="zh_CN")
     elder_mode: Mapped[bool] = mapped_column(default=False)
+    # The party mark (党员): a plain column so reports and call-ups can query "party members
+    # of a community or grid". Set only by an admin's confirmation (who and when below).
     party_member: Mapped[bool] = mapped_column(default=False)
+    party_confirmed_at: Mapped[datetime | None]
+    party_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # 亮身份 is the member's choice: the 党员 badge shows only when they opt in.
+    shows_party_badge: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # Home: building and unit, and so the (micro-)grid covering that building.
+    building: Mapped[str | None] = mapped_column(String(50))
+    unit: Mapped[str | None] = mapped_column(String(20))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    # A resident who posted a need from a building poster without registering: no password
+    # yet, and not verified until a grid worker has met them.
+    pending_resident: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # For a street-office admin: the street office they administer.
+    street_office_id: Mapped[int | None] = mapped_column(ForeignKey("street_offices.id"))
     # The residents this member serves may see their mobile number once a request is accepted.
     share_phone: Mapped[bool] = mapped_column(default=False)
     # At the community's storage cap, credit the excess to the public-welfare pool (公益池)
@@ -51,9 +68,12 @@ class Member(UserMixin, db.Model):
     community: Mapped[Community] = relationship(lazy="joined")
 
     __table_args__ = (
-        CheckConstraint("role IN ('member', 'admin')", name="role"),
+        CheckConstraint("role IN ('member', 'admin', 'street_admin', 'city_admin')", name="role"),
         CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year"),
         CheckConstraint("locale IN ('zh_CN', 'en')", name="locale"),
+        # The dispatch list's "elsewhere in the community": party members, then the rest,
+        # in name order, read in index order and stopped at the page size.
+        Index("ix_members_dispatch", "community_id", "party_member", "name", "id"),
     )
 
     def get_id(self) -> str:
@@ -70,6 +90,11 @@ class Member(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def party_badge(self) -> bool:
+        """The 党员 badge: a confirmed party member who chose to show it (亮身份)."""
+        return self.party_member and self.shows_party_badge
 
     @property
     def masked_name(self) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 from portal.models._time import utcnow
 from portal.models.community import Service
+from portal.models.grid import Grid
 from portal.models.member import Member
 
 # A paid request posted on someone's behalf waits for that person's consent before it
@@ -58,10 +59,31 @@ class ServiceRequest(db.Model):
     )
     hour_log_id: Mapped[int | None] = mapped_column(ForeignKey("hour_logs.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # 派单 by grid: the (micro-)grid the need is in. Its grid worker sees it first; until
+    # `party_until` only the grid's party members see it on the board (党员接单); it stays
+    # within the grid until its worker opens it to the community (or it escalates).
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    party_until: Mapped[datetime | None]
+    open_to_community: Mapped[bool] = mapped_column(default=True, server_default="1")
+    # A team the grid worker routed it to: its members see it too.
+    routed_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # 0 its grid worker, 1 the community's coordinators, 2 the street office.
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    escalated_at: Mapped[datetime | None]
+    # Checked without an account (点单 from a poster): the follow-up number.
+    follow_up_no: Mapped[str | None] = mapped_column(String(12), unique=True)
+    # 群众评单: a low rating or a complaint opens a follow-up the grid worker closes with
+    # an outcome; the request is closed only then.
+    complaint: Mapped[str] = mapped_column(Text, default="", server_default="")
+    followup_status: Mapped[str | None] = mapped_column(String(8))
+    followup_outcome: Mapped[str] = mapped_column(Text, default="", server_default="")
+    followup_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    followup_at: Mapped[datetime | None]
 
     requester: Mapped[Member] = relationship(foreign_keys=[requester_id])
     posted_by: Mapped[Member] = relationship(foreign_keys=[posted_by_id])
     assignee: Mapped[Member | None] = relationship(foreign_keys=[assignee_id])
+    grid: Mapped[Grid | None] = relationship()
     service: Mapped[Service] = relationship()
 
     __table_args__ = (
@@ -74,6 +96,13 @@ class ServiceRequest(db.Model):
         CheckConstraint("minutes_spent IS NULL OR minutes_spent BETWEEN 1 AND 720", name="spent"),
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating"),
         CheckConstraint("held_minutes >= 0", name="held"),
+        CheckConstraint("escalation_level BETWEEN 0 AND 2", name="escalation_level"),
+        CheckConstraint(
+            "followup_status IS NULL OR followup_status IN ('open', 'closed')",
+            name="followup_status",
+        ),
+        Index("ix_service_requests_grid", "grid_id", "status", "id"),
+        Index("ix_service_requests_escalation", "status", "escalation_level", "created_at"),
         CheckConstraint("pay_with_hours OR held_minutes = 0", name="held_only_when_paid"),
         Index("ix_service_requests_board", "community_id", "status", "id"),
         Index("ix_service_requests_requester", "requester_id", "id"),

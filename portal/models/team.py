@@ -19,10 +19,15 @@ class Team(db.Model):
     category: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(Text, default="")
     kiosk_auto_approve: Mapped[bool] = mapped_column(default=False)
+    # ordinary, or a party members' 党员先锋岗 (vanguard post) or 党员突击队 (shock team).
+    kind: Mapped[str] = mapped_column(String(16), default="ordinary", server_default="ordinary")
     archived: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (UniqueConstraint("community_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("community_id", "name"),
+        CheckConstraint("kind IN ('ordinary', 'vanguard', 'shock')", name="kind"),
+    )
 
 
 class TeamMembership(db.Model):

@@ -4,7 +4,14 @@ from datetime import date, datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.forms import AsksUnit, OnceForm, choices, parse_local_datetime, parse_minutes
@@ -77,6 +84,9 @@ class RequestForm(AsksUnit, OnceForm):
         _l("For another person: their member number (optional)"),
         render_kw={"inputmode": "numeric"},
     )
+
+    # Set by a building poster's link (点单 by QR code): the grid the need is in.
+    grid = HiddenField()
 
     parsed_when: datetime | None = None
     parsed_minutes: int | None = None

@@ -17,12 +17,13 @@ from portal.auth_session import current_member
 from portal.clock import today_local
 from portal.extensions import db
 from portal.forms import EmptyForm, OnceForm, choices, show_error
+from portal.grids.forms import ComplaintForm, OutcomeForm
 from portal.htmx import render
 from portal.i18n import CATEGORY_LABELS
 from portal.inputs import parse_int
-from portal.models import Member, Service, ServiceRequest
+from portal.models import Grid, Member, Service, ServiceRequest
 from portal.requests.forms import ConfirmForm, DispatchForm, DoneForm, FilterForm, RequestForm
-from portal.services import credits, family, ledger
+from portal.services import credits, family, grid_requests, grids, ledger
 from portal.services import requests as request_service
 from portal.services.errors import AlreadyDecided, DomainError
 
@@ -31,7 +32,11 @@ bp = Blueprint("requests", __name__, url_prefix="/requests")
 
 def get_request(request_id: int) -> ServiceRequest:
     service_request = db.get_or_404(ServiceRequest, request_id)
-    if not request_service.may_view(current_member(), service_request):
+    me = current_member()
+    if not (
+        request_service.may_view(me, service_request)
+        or grid_requests.may_oversee(me, service_request)
+    ):
         abort(403)
     return service_request
 
@@ -54,7 +59,8 @@ def _stuck(items: list[ServiceRequest]) -> set[int]:
 def index() -> str:
     me = current_member()
     view = request.args.get("view", "open")
-    dispatcher = request_service.is_dispatcher(me, me.community_id)
+    worker_grids = grids.worker_grid_ids(me)
+    dispatcher = request_service.is_dispatcher(me, me.community_id) or bool(worker_grids)
     if view not in ("open", "mine", "tasks", "dispatch") or (view == "dispatch" and not dispatcher):
         view = "open"
     filter_form = FilterForm(request.args)
@@ -67,9 +73,12 @@ def index() -> str:
     elif view == "tasks":
         items = request_service.tasks(me)
     elif view == "dispatch":
-        items = request_service.dispatch_queue(me.community_id)
+        items = request_service.dispatch_queue(
+            me.community_id,
+            grid_ids=None if request_service.is_dispatcher(me, me.community_id) else worker_grids,
+        )
     else:
-        items = request_service.board(me.community_id, category=category)
+        items = request_service.board(me.community_id, category=category, viewer=me)
     return render(
         "requests/index.html",
         "list",
@@ -103,11 +112,20 @@ def _for_member_id(form: RequestForm) -> int | None:
     return member_id
 
 
+def _grid_id(form: RequestForm, me: Member) -> int | None:
+    """The grid a building poster set (?grid=), when it is one of the member's community."""
+    grid_id = parse_int(form.grid.data or request.args.get("grid"), low=1, high=2**31 - 1)
+    grid = db.session.get(Grid, grid_id) if grid_id else None
+    return grid.id if grid is not None and grid.community_id == me.community_id else None
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new() -> Response | tuple[str, int]:
     me = current_member()
     form = RequestForm()
+    if not form.grid.data and request.args.get("grid"):
+        form.grid.data = str(_grid_id(form, me) or "")
     _fill_services(form, me.community_id)
     form.offer_days(today_local())
     if form.validate_on_submit():
@@ -124,6 +142,7 @@ def new() -> Response | tuple[str, int]:
                     pay_with_hours=bool(form.pay_with_hours.data),
                 ),
                 for_member_id=_for_member_id(form),
+                grid_id=_grid_id(form, me),
             ),
             answer=lambda created: url_for("requests.show", request_id=created.id),
         )
@@ -149,7 +168,7 @@ def new() -> Response | tuple[str, int]:
 def _page(service_request: ServiceRequest, **forms: Any) -> str:
     me = current_member()
     dispatch_form = forms.get("dispatch_form") or DispatchForm()
-    dispatcher = request_service.is_dispatcher(me, service_request.community_id)
+    dispatcher = request_service.may_dispatch(me, service_request)
     if dispatcher:
         family_ids = request_service.family_of(service_request)
         dispatch_form.volunteer.choices = choices(
@@ -177,6 +196,10 @@ def _page(service_request: ServiceRequest, **forms: Any) -> str:
         done_form=forms.get("done_form") or DoneForm(),
         confirm_form=forms.get("confirm_form") or ConfirmForm(),
         button=EmptyForm(),
+        may_follow_up=grid_requests.may_follow_up(me, service_request),
+        complaint_form=ComplaintForm(),
+        outcome_form=OutcomeForm(),
+        closed=request_service.is_closed(service_request),
     )
 
 

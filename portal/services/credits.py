@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.models import HourLog, Member, ServiceRequest
 from portal.models._time import utcnow
 from portal.models.hours import MAX_DAY_MINUTES
-from portal.services import audit, family, teams
+from portal.services import audit, family, grids, teams
 from portal.services.errors import DomainError, Forbidden
 from portal.services.locking import lock_row
 
@@ -137,10 +137,15 @@ def review_reason(resident: Member, estimate: int, minutes: int) -> str | None:
 
 
 def may_verify(actor: Member, member: Member) -> bool:
-    """Coordinators and admins of the member's community, never for themselves or family."""
+    """Coordinators and admins of the member's community, and the grid worker of the
+    member's grid; never for themselves or family."""
     if actor.community_id != member.community_id or not may_witness(actor, member.id):
         return False
-    return actor.is_admin or bool(teams.coordinated_team_ids(actor))
+    return (
+        actor.is_admin
+        or bool(teams.coordinated_team_ids(actor))
+        or grids.is_grid_worker_of(actor, member.grid_id)
+    )
 
 
 def verify_member(actor: Member, member_id: int) -> Member:
@@ -153,6 +158,8 @@ def verify_member(actor: Member, member_id: int) -> Member:
         raise Forbidden(
             _l("Only a coordinator or admin of the community, not family, can verify a member.")
         )
+    # A resident who posted from a poster is pending until now.
+    member.pending_resident = False
     if member.verified_at is None:
         member.verified_at = utcnow()
         member.verified_by_id = actor.id

@@ -21,6 +21,7 @@ from portal.models import (
     CallUp,
     CallUpPerson,
     Community,
+    GridAppointment,
     Member,
     Notification,
     TeamMembership,
@@ -33,6 +34,8 @@ MIN_PASSWORD = 8
 # From this age a new member starts in 长辈版 (born 1961 or earlier, in 2026).
 ELDER_MODE_FROM_AGE = 65
 MAX_PASSWORD = 128
+# The password hash of a member who cannot log in yet (a resident who posted from a poster).
+NO_LOGIN = "!"
 
 
 def _hasher() -> PasswordHasher:
@@ -105,7 +108,15 @@ def register(reg: Registration, *, password_hash: str | None = None) -> Member:
         check_password_strength(reg.password, field="password")
     if db.session.get(Community, reg.community_id) is None:
         raise DomainError(_l("Choose your community."), field="community")
-    if db.session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
+    existing = db.session.scalar(select(Member).where(Member.phone == phone))
+    if existing is not None and existing.pending_resident and existing.password_hash == NO_LOGIN:
+        # A resident who posted from a building poster registers now: the same member, with
+        # their requests; still unverified until a grid worker or coordinator has met them.
+        existing.password_hash = password_hash or hash_secret(reg.password)
+        existing.name = name
+        existing.birth_year = reg.birth_year
+        return existing
+    if existing is not None:
         raise DomainError(
             _l("This mobile number is already registered. Log in instead."), field="phone"
         )
@@ -190,7 +201,8 @@ def make_admin(member: Member, actor: Member | None = None) -> None:
 
 def top_bar_figures(member_id: int, *more: Select) -> tuple[Any, ...]:
     """What the top bar of every page shows: the balance in minutes, the unread messages,
-    whether the member coordinates a team and whether a call-up awaits them — one statement
+    whether the member coordinates a team or holds a grid post, whether a call-up awaits them —
+    one statement
     (scalar subqueries, each an index lookup) instead of four round trips per page. `more`
     single-value selects ride along in the same statement (the dashboard's pending and
     reserved minutes)."""
@@ -211,12 +223,16 @@ def top_bar_figures(member_id: int, *more: Select) -> tuple[Any, ...]:
         CallUpPerson.callup_id == CallUp.id,
         CallUp.status != "closed",
     )
+    grid_role = exists().where(GridAppointment.member_id == member_id)
     extra = [stmt.scalar_subquery() for stmt in more]
-    row = db.session.execute(select(balance, unread, coordinates, called, *extra)).one()
+    row = db.session.execute(
+        select(balance, unread, coordinates, called, grid_role, *extra)
+    ).one()
     return (
         int(row[0] or 0),
         int(row[1] or 0),
         bool(row[2]),
         bool(row[3]),
-        *(int(v or 0) for v in row[4:]),
+        bool(row[4]),
+        *(int(v or 0) for v in row[5:]),
     )

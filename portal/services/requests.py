@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, false, func, or_, select
 
-from portal.clock import now_local, today_local
+from portal.clock import now_local, today_local, utc_now
 from portal.extensions import db
 from portal.models import (
     Community,
+    Grid,
     HourLog,
     JournalEntry,
     Member,
@@ -30,7 +32,16 @@ from portal.models import (
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
 from portal.models.requests import ACTIVE_STATUSES
-from portal.services import audit, credits, family, ledger, members, notifications, teams
+from portal.services import (
+    audit,
+    credits,
+    family,
+    grids,
+    ledger,
+    members,
+    notifications,
+    teams,
+)
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden, InsufficientBalance
 from portal.services.locking import lock_row
 
@@ -53,6 +64,39 @@ def is_dispatcher(member: Member, community_id: int) -> bool:
     if member.community_id != community_id:
         return False
     return member.is_admin or bool(teams.coordinated_team_ids(member))
+
+
+def may_dispatch(member: Member, request: ServiceRequest) -> bool:
+    """The community's coordinators and admins, and the grid worker of the request's grid."""
+    return is_dispatcher(member, request.community_id) or grids.is_grid_worker_of(
+        member, request.grid_id
+    )
+
+
+def party_head_start() -> timedelta:
+    minutes = 30
+    if has_app_context():
+        minutes = int(current_app.config.get("GRID_PARTY_HEAD_START_MINUTES", minutes))
+    return timedelta(minutes=minutes)
+
+
+def visible_to(member: Member, request: ServiceRequest) -> bool:
+    """Whether an open request of a grid reaches this member yet: its grid's party members
+    first (党员接单), then the grid's members, a team it was routed to, and the whole
+    community once it is opened to it. Requests without a grid reach everyone at once."""
+    if request.grid_id is None or grids.is_grid_worker_of(member, request.grid_id):
+        return True
+    grid = db.session.get(Grid, request.grid_id)
+    assert grid is not None
+    in_grid = member.grid_id is not None and member.grid_id in grids.family_ids(grid)
+    head_start = request.party_until is not None and request.party_until > utc_now()
+    if head_start and not (member.party_member and in_grid):
+        return False
+    if request.open_to_community or in_grid:
+        return True
+    return request.routed_team_id is not None and request.routed_team_id in {
+        t.id for t in teams.active_teams_of(member)
+    }
 
 
 def may_act_for(actor: Member, requester_id: int) -> bool:
@@ -106,14 +150,23 @@ def age_of(member: Member) -> int:
 
 
 def post(
-    poster: Member, fields: RequestFields, *, for_member_id: int | None = None
+    poster: Member,
+    fields: RequestFields,
+    *,
+    for_member_id: int | None = None,
+    grid_id: int | None = None,
 ) -> ServiceRequest:
     requester = poster
     if for_member_id is not None and for_member_id != poster.id:
         other = db.session.get(Member, for_member_id)
         if other is None:
             raise DomainError(_l("No member has that member number."), field="for_member")
-        if not (is_dispatcher(poster, other.community_id) or family.linked(poster, other.id)):
+        if not (
+            is_dispatcher(poster, other.community_id)
+            or family.linked(poster, other.id)
+            or _heads_building_of(poster, other)
+            or grids.is_grid_worker_of(poster, other.grid_id)
+        ):
             raise Forbidden(_l("Only a coordinator or a linked relative may post for someone."))
         requester = other
     service = db.session.get(Service, fields.service_id) if fields.service_id else None
@@ -147,7 +200,18 @@ def post(
                 ),
                 field="pay_with_hours",
             )
+    grid = (
+        db.session.get(Grid, grid_id or requester.grid_id)
+        if (grid_id or requester.grid_id)
+        else None
+    )
+    if grid is not None and grid.community_id != requester.community_id:
+        grid = None
     request = ServiceRequest(
+        grid_id=grid.id if grid else None,
+        # A need of a grid goes first to its grid worker and its party members.
+        open_to_community=grid is None,
+        party_until=utc_now() + party_head_start() if grid else None,
         community_id=requester.community_id,
         requester_id=requester.id,
         posted_by_id=poster.id,
@@ -161,6 +225,8 @@ def post(
     db.session.add(request)
     db.session.flush()
     if fields.pay_with_hours and poster.id != requester.id:
+        if grid is not None:
+            _tell_grid_workers(request, grid)
         # Nobody spends another person's hours for them: the resident (or another relative)
         # agrees first, and only then are the hours reserved.
         request.status = "awaiting_consent"
@@ -177,7 +243,28 @@ def post(
     if fields.pay_with_hours:
         _hold(request, requester, poster)
     _event(request, poster, "posted")
+    if grid is not None:
+        _tell_grid_workers(request, grid)
     return request
+
+
+def _heads_building_of(head: Member, resident: Member) -> bool:
+    """A building head (楼长) posts needs for the residents of their building."""
+    return resident.building is not None and (resident.grid_id, resident.building) in set(
+        grids.headed_buildings(head)
+    )
+
+
+def _tell_grid_workers(request: ServiceRequest, grid: Grid) -> None:
+    for worker_id in grids.workers_of(grid):
+        notifications.notify(
+            worker_id,
+            "request_for_grid",
+            "requests.show",
+            link_args={"request_id": request.id},
+            grid=grid.name,
+            service=request.service.name,
+        )
 
 
 def _hold(request: ServiceRequest, requester: Member, actor: Member) -> None:
@@ -251,7 +338,7 @@ def _check_not_related(volunteer: Member, request: ServiceRequest, field: str | 
 
 def dispatch(dispatcher: Member, request_id: int, volunteer_id: int | None) -> ServiceRequest:
     request = _locked(request_id)
-    if not is_dispatcher(dispatcher, request.community_id):
+    if not may_dispatch(dispatcher, request):
         raise Forbidden(_l("Only a coordinator of this community can dispatch requests."))
     _expect(request, "open", "dispatched")
     volunteer = db.session.get(Member, volunteer_id) if volunteer_id else None
@@ -274,6 +361,10 @@ def take(volunteer: Member, request_id: int) -> ServiceRequest:
     if volunteer.community_id != request.community_id:
         raise Forbidden(_l("You can only take requests of your own community."))
     _expect(request, "open")
+    if not visible_to(volunteer, request):
+        raise DomainError(
+            _l("This request is for its grid's volunteers for now; it may open to you later.")
+        )
     _check_not_related(volunteer, request, None)
     team = _volunteer_team(volunteer, request.service)
     request.status = "accepted"
@@ -428,6 +519,9 @@ def confirm(actor: Member, request_id: int, rating: int | None, comment: str) ->
     request.rating = rating
     request.comment = comment.strip()
     _event(request, actor, "confirmed", f"{rating}")
+    if rating <= 2:
+        # 群众评单: a low rating is followed up by the grid worker before the request closes.
+        open_followup(request, actor)
     notifications.notify(
         volunteer.id,
         "request_confirmed" if credited == spent else "request_confirmed_review",
@@ -474,7 +568,7 @@ def _request_log(
 
 def cancel(actor: Member, request_id: int) -> ServiceRequest:
     request = _locked(request_id)
-    if not (may_act_for(actor, request.requester_id) or is_dispatcher(actor, request.community_id)):
+    if not (may_act_for(actor, request.requester_id) or may_dispatch(actor, request)):
         raise Forbidden(_l("Only the requester, their family or a coordinator can cancel."))
     _expect(request, "awaiting_consent", "open", "dispatched", "accepted")
     if request.pay_with_hours and request.held_minutes:
@@ -519,18 +613,100 @@ def reserved_minutes(member: Member) -> int:
     return db.session.scalar(reserved_minutes_select(member.id))
 
 
-def board(community_id: int, *, category: str | None, size: int = 50) -> list[ServiceRequest]:
+def board(
+    community_id: int,
+    *,
+    category: str | None,
+    viewer: Member | None = None,
+    size: int = 50,
+) -> list[ServiceRequest]:
     stmt = (
         select(ServiceRequest)
         .where(ServiceRequest.community_id == community_id, ServiceRequest.status == "open")
         .order_by(ServiceRequest.wanted_at, ServiceRequest.id)
         .limit(size)
     )
+    if viewer is not None:
+        stmt = stmt.where(_reaches(viewer))
     if category:
         stmt = stmt.join(Service, Service.id == ServiceRequest.service_id).where(
             Service.category == category
         )
     return list(db.session.scalars(stmt))
+
+
+def _reaches(viewer: Member):  # type: ignore[no-untyped-def]
+    """`visible_to` as a WHERE clause, for the board."""
+    now = utc_now()
+    home = db.session.get(Grid, viewer.grid_id) if viewer.grid_id else None
+    home_ids = grids.family_ids(home) if home else []
+    in_grid = ServiceRequest.grid_id.in_(home_ids) if home_ids else false()
+    party_ok = or_(ServiceRequest.party_until.is_(None), ServiceRequest.party_until <= now)
+    if viewer.party_member:
+        party_ok = or_(party_ok, in_grid)
+    team_ids = [t.id for t in teams.active_teams_of(viewer)]
+    reach = or_(
+        ServiceRequest.open_to_community.is_(True),
+        in_grid,
+        ServiceRequest.routed_team_id.in_(team_ids) if team_ids else false(),
+    )
+    clauses = [ServiceRequest.grid_id.is_(None), and_(party_ok, reach)]
+    worker_ids = grids.worker_grid_ids(viewer)
+    if worker_ids:
+        clauses.append(ServiceRequest.grid_id.in_(worker_ids))
+    return or_(*clauses)
+
+
+def open_followup(request: ServiceRequest, actor: Member | None, complaint: str = "") -> None:
+    """A low rating or a complaint: the grid worker (or, without a grid, the community's
+    coordinators) must record an outcome before the request is closed."""
+    if complaint:
+        request.complaint = complaint
+    if request.followup_status == "open":
+        return
+    request.followup_status = "open"
+    request.followup_outcome = ""
+    db.session.add(
+        RequestEvent(
+            request_id=request.id,
+            actor_id=actor.id if actor else None,
+            kind="followup_opened",
+            detail=complaint[:200],
+        )
+    )
+    audit.record(actor, "request.followup_opened", request, community_id=request.community_id)
+    grid = db.session.get(Grid, request.grid_id) if request.grid_id else None
+    people = grids.workers_of(grid) if grid else []
+    if not people:
+        people = coordinators_of(request.community_id)
+    for member_id in people:
+        notifications.notify(
+            member_id,
+            "request_followup",
+            "requests.show",
+            link_args={"request_id": request.id},
+            service=request.service.name,
+        )
+
+
+def coordinators_of(community_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(TeamMembership.member_id)
+            .join(Team, Team.id == TeamMembership.team_id)
+            .where(
+                Team.community_id == community_id,
+                Team.archived.is_(False),
+                TeamMembership.status == "active",
+                TeamMembership.role == "coordinator",
+            )
+            .distinct()
+        )
+    )
+
+
+def is_closed(request: ServiceRequest) -> bool:
+    return request.status in ("confirmed", "cancelled") and request.followup_status != "open"
 
 
 def mine(member: Member, *, size: int = 50) -> list[ServiceRequest]:
@@ -593,18 +769,22 @@ def tasks(member: Member, *, size: int = 50) -> list[ServiceRequest]:
     )
 
 
-def dispatch_queue(community_id: int, *, size: int = 100) -> list[ServiceRequest]:
-    return list(
-        db.session.scalars(
-            select(ServiceRequest)
-            .where(
-                ServiceRequest.community_id == community_id,
-                ServiceRequest.status.in_(("open", "dispatched")),
-            )
-            .order_by(ServiceRequest.id)
-            .limit(size)
+def dispatch_queue(
+    community_id: int, *, grid_ids: set[int] | None = None, size: int = 100
+) -> list[ServiceRequest]:
+    """Requests waiting for a volunteer: the community's, or (a grid worker's) their grids'."""
+    stmt = (
+        select(ServiceRequest)
+        .where(
+            ServiceRequest.community_id == community_id,
+            ServiceRequest.status.in_(("open", "dispatched")),
         )
+        .order_by(ServiceRequest.id)
+        .limit(size)
     )
+    if grid_ids is not None:
+        stmt = stmt.where(ServiceRequest.grid_id.in_(grid_ids))
+    return list(db.session.scalars(stmt))
 
 
 def is_stuck(request: ServiceRequest, *, open_hours: int, dispatched_hours: int) -> bool:

@@ -219,6 +219,8 @@ class TeamFields:
     category: str
     description: str = ""
     kiosk_auto_approve: bool = False
+    # ordinary, or a party members' 党员先锋岗 (vanguard) / 党员突击队 (shock).
+    kind: str = "ordinary"
 
 
 def _check_fields(fields: TeamFields, community_id: int, team_id: int | None = None) -> None:
@@ -229,6 +231,8 @@ def _check_fields(fields: TeamFields, community_id: int, team_id: int | None = N
         raise DomainError(_l("Choose a category from the list."), field="category")
     if len(fields.description) > 2000:
         raise DomainError(_l("Keep the description under 2000 characters."), field="description")
+    if fields.kind not in ("ordinary", "vanguard", "shock"):
+        raise DomainError(_l("Choose a kind of team from the list."), field="kind")
     clash = db.session.scalar(
         select(Team.id).where(Team.community_id == community_id, Team.name == name)
     )
@@ -245,6 +249,7 @@ def create_team(admin: Member, fields: TeamFields) -> Team:
         category=fields.category,
         description=fields.description.strip(),
         kiosk_auto_approve=fields.kiosk_auto_approve,
+        kind=fields.kind,
     )
     db.session.add(team)
     db.session.flush()
@@ -259,11 +264,13 @@ def update_team(admin: Member, team: Team, fields: TeamFields) -> Team:
         "name": team.name,
         "category": team.category,
         "kiosk_auto_approve": team.kiosk_auto_approve,
+        "kind": team.kind,
     }
     team.name = fields.name.strip()
     team.category = fields.category
     team.description = fields.description.strip()
     team.kiosk_auto_approve = fields.kiosk_auto_approve
+    team.kind = fields.kind
     audit.record(admin, "team.update", team, community_id=team.community_id, before=before)
     return team
 

@@ -8,7 +8,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from portal.forms import choices, parse_local_datetime
-from portal.i18n import CATEGORY_LABELS
+from portal.i18n import CATEGORY_LABELS, TEAM_KIND_LABELS
 from portal.inputs import choice_id, parse_int
 
 
@@ -17,10 +17,12 @@ class TeamForm(FlaskForm):
     category = SelectField(_l("Category"), validate_choice=False)
     description = TextAreaField(_l("Description (optional)"))
     kiosk_auto_approve = BooleanField(_l("Approve kiosk and attendance hours automatically"))
+    kind = SelectField(_l("Kind of team"), validate_choice=False)
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.category.choices = choices(CATEGORY_LABELS.items())
+        self.kind.choices = choices(TEAM_KIND_LABELS.items())
 
 
 class CoordinatorForm(FlaskForm):

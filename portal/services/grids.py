@@ -1,0 +1,531 @@
+"""Grids (网格): defining them, who looks after them, members' homes, the party mark, and
+the grid register (一网格一档), which only the grid's worker, the community's coordinators
+and its admins see — every view of it audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select, tuple_
+
+from portal.clock import utc_now
+from portal.extensions import db
+from portal.models import (
+    CarePerson,
+    Community,
+    Grid,
+    GridAppointment,
+    Household,
+    Member,
+    ServiceRequest,
+    StreetOffice,
+)
+from portal.models.grid import CARE_CATEGORIES
+from portal.models.requests import ACTIVE_STATUSES
+from portal.services import audit, teams
+from portal.services.errors import DomainError, Forbidden
+from portal.services.locking import lock_row
+
+# --- the grids of a community ----------------------------------------------------------
+
+
+def grids_of(community_id: int) -> list[Grid]:
+    """Grids first, each followed by its micro-grids."""
+    rows = list(
+        db.session.scalars(select(Grid).where(Grid.community_id == community_id).order_by(Grid.id))
+    )
+    tops = [g for g in rows if g.parent_id is None]
+    ordered: list[Grid] = []
+    for top in tops:
+        ordered.append(top)
+        ordered.extend(g for g in rows if g.parent_id == top.id)
+    return ordered
+
+
+def family_ids(grid: Grid) -> list[int]:
+    """The grid a (micro-)grid belongs to and all that grid's micro-grids: "the same grid"."""
+    top = grid.top_id
+    return [top, *db.session.scalars(select(Grid.id).where(Grid.parent_id == top))]
+
+
+@dataclass(frozen=True)
+class GridFields:
+    name: str
+    description: str
+    buildings: str
+    parent_id: int | None
+
+
+def _clean_buildings(raw: str) -> str:
+    names = []
+    for line in raw.replace("，", "\n").replace(",", "\n").splitlines():
+        name = line.strip()
+        if name and name not in names:
+            if len(name) > 50:
+                raise DomainError(_l("A building name is at most 50 characters."), "buildings")
+            names.append(name)
+    return "\n".join(names)
+
+
+def create_grid(admin: Member, fields: GridFields) -> Grid:
+    teams.check_admin(admin, admin.community_id)
+    name = fields.name.strip()
+    if not 1 <= len(name) <= 100:
+        raise DomainError(_l("Enter a name (up to 100 characters)."), field="name")
+    if len(fields.description) > 2000:
+        raise DomainError(_l("Keep the description under 2,000 characters."), "description")
+    parent = db.session.get(Grid, fields.parent_id) if fields.parent_id else None
+    if fields.parent_id and (
+        parent is None or parent.community_id != admin.community_id or parent.parent_id
+    ):
+        raise DomainError(_l("Choose a grid of this community."), field="parent")
+    if db.session.scalar(
+        select(Grid.id).where(Grid.community_id == admin.community_id, Grid.name == name)
+    ):
+        raise DomainError(_l("This community already has a grid of that name."), field="name")
+    grid = Grid(
+        community_id=admin.community_id,
+        parent_id=parent.id if parent else None,
+        name=name,
+        description=fields.description.strip(),
+        buildings=_clean_buildings(fields.buildings),
+    )
+    db.session.add(grid)
+    db.session.flush()
+    audit.record(admin, "grid.create", grid, community_id=grid.community_id, name=name)
+    return grid
+
+
+def grid_for_building(community_id: int, building: str) -> Grid | None:
+    """The micro-grid covering a building, else the grid covering it."""
+    building = building.strip()
+    if not building:
+        return None
+    found = [g for g in grids_of(community_id) if building in g.building_list]
+    micro = [g for g in found if g.parent_id is not None]
+    return (micro or found or [None])[0]
+
+
+# --- appointments ------------------------------------------------------------------------
+
+
+def appoint(admin: Member, grid_id: int, member_id: int | None, role: str, building: str) -> None:
+    grid = db.session.get(Grid, grid_id)
+    if grid is None or not teams.is_admin_of(admin, grid.community_id):
+        raise Forbidden(_l("Only an admin of this community may do this."))
+    member = db.session.get(Member, member_id) if member_id else None
+    if member is None or member.community_id != grid.community_id or member.pending_resident:
+        raise DomainError(_l("No member of this community has that mobile number."), "phone")
+    if role not in ("grid_worker", "building_head"):
+        raise DomainError(_l("Choose grid worker or building head."), field="role")
+    building = building.strip() if role == "building_head" else ""
+    if role == "building_head" and building not in grid.building_list:
+        raise DomainError(_l("Choose one of the grid's buildings."), field="building")
+    exists = db.session.scalar(
+        select(GridAppointment.id).where(
+            GridAppointment.grid_id == grid.id,
+            GridAppointment.member_id == member.id,
+            GridAppointment.role == role,
+            GridAppointment.building == building,
+        )
+    )
+    if exists:
+        return
+    db.session.add(
+        GridAppointment(
+            grid_id=grid.id,
+            member_id=member.id,
+            role=role,
+            building=building,
+            appointed_by_id=admin.id,
+        )
+    )
+    audit.record(
+        admin,
+        f"grid.appoint.{role}",
+        member,
+        community_id=grid.community_id,
+        grid=grid.id,
+        building=building,
+    )
+
+
+def appointments_of(grid: Grid) -> list[tuple[GridAppointment, Member]]:
+    return list(
+        db.session.execute(
+            select(GridAppointment, Member)
+            .join(Member, Member.id == GridAppointment.member_id)
+            .where(GridAppointment.grid_id == grid.id)
+            .order_by(GridAppointment.role.desc(), GridAppointment.id)
+        ).all()
+    )
+
+
+def worker_grid_ids(member: Member) -> set[int]:
+    """The grids a grid worker looks after: those they are appointed to and their micro-grids."""
+    appointed = list(
+        db.session.scalars(
+            select(GridAppointment.grid_id).where(
+                GridAppointment.member_id == member.id, GridAppointment.role == "grid_worker"
+            )
+        )
+    )
+    if not appointed:
+        return set()
+    children = db.session.scalars(select(Grid.id).where(Grid.parent_id.in_(appointed)))
+    return {*appointed, *children}
+
+
+def is_grid_worker_of(member: Member, grid_id: int | None) -> bool:
+    return grid_id is not None and grid_id in worker_grid_ids(member)
+
+
+def workers_of(grid: Grid) -> list[int]:
+    """Member ids of the workers of a grid: appointed to it or to the grid above it."""
+    ids = {grid.id, grid.top_id}
+    return list(
+        db.session.scalars(
+            select(GridAppointment.member_id)
+            .where(GridAppointment.grid_id.in_(ids), GridAppointment.role == "grid_worker")
+            .distinct()
+        )
+    )
+
+
+def headed_buildings(member: Member) -> list[tuple[int, str]]:
+    """(grid id, building) for each building this member heads (楼长)."""
+    return [
+        (g, b)
+        for g, b in db.session.execute(
+            select(GridAppointment.grid_id, GridAppointment.building).where(
+                GridAppointment.member_id == member.id, GridAppointment.role == "building_head"
+            )
+        )
+    ]
+
+
+def my_grids(member: Member) -> list[Grid]:
+    ids = worker_grid_ids(member) | {g for g, _b in headed_buildings(member)}
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Grid).where(Grid.id.in_(ids)).order_by(Grid.id)))
+
+
+# --- homes and the party mark -----------------------------------------------------------
+
+
+def set_home(actor: Member, member_id: int, building: str, unit: str) -> Member:
+    """A member's building and unit, and so their (micro-)grid: set by themselves, their
+    community's admin, or a grid worker of the grid the building is in."""
+    member = lock_row(Member, member_id)
+    if member is None:
+        raise DomainError(_l("No member has that member number."), field="member")
+    building, unit = building.strip(), unit.strip()
+    if len(building) > 50 or len(unit) > 20:
+        raise DomainError(_l("Building up to 50 characters, unit up to 20."), field="building")
+    grid = grid_for_building(member.community_id, building)
+    allowed = (
+        actor.id == member.id
+        or teams.is_admin_of(actor, member.community_id)
+        or (grid is not None and is_grid_worker_of(actor, grid.id))
+        or is_grid_worker_of(actor, member.grid_id)
+    )
+    if not allowed:
+        raise Forbidden(_l("Only the member, an admin or the grid worker can set a home."))
+    member.building = building or None
+    member.unit = unit or None
+    member.grid_id = grid.id if grid else None
+    if actor.id != member.id:
+        audit.record(
+            actor,
+            "member.home",
+            member,
+            community_id=member.community_id,
+            building=building,
+            unit=unit,
+        )
+    return member
+
+
+def confirm_party(admin: Member, member_id: int, *, confirmed: bool) -> Member:
+    """An admin confirms (or withdraws) a member's party mark (党员)."""
+    member = lock_row(Member, member_id)
+    if member is None or not teams.is_admin_of(admin, member.community_id):
+        raise Forbidden(_l("Only an admin of this community may do this."))
+    member.party_member = confirmed
+    member.party_confirmed_at = utc_now() if confirmed else None
+    member.party_confirmed_by_id = admin.id if confirmed else None
+    audit.record(
+        admin,
+        "member.party" if confirmed else "member.party_withdrawn",
+        member,
+        community_id=member.community_id,
+    )
+    return member
+
+
+def party_members(community_id: int, grid: Grid | None = None) -> list[Member]:
+    """Confirmed party members of a community, or of one grid (with its micro-grids)."""
+    stmt = select(Member).where(
+        Member.community_id == community_id,
+        Member.party_member.is_(True),
+        Member.active.is_(True),
+    )
+    if grid is not None:
+        stmt = stmt.where(Member.grid_id.in_(family_ids(grid)))
+    return list(db.session.scalars(stmt.order_by(Member.name).limit(1000)))
+
+
+# --- the grid register (一网格一档) -------------------------------------------------------
+
+
+def may_see_register(actor: Member, grid: Grid) -> bool:
+    if actor.community_id != grid.community_id:
+        return False
+    return (
+        actor.is_admin
+        or bool(teams.coordinated_team_ids(actor))
+        or is_grid_worker_of(actor, grid.id)
+    )
+
+
+@dataclass(frozen=True)
+class RegisterRow:
+    household: Household
+    people: list[CarePerson]
+    open_requests: int
+
+
+def record_register_view(actor: Member, grid: Grid) -> None:
+    """Refuse anyone but the grid's worker, the community's coordinators and admins; write
+    the view to the audit log (committed before the page reads the register)."""
+    if not may_see_register(actor, grid):
+        raise Forbidden(_l("Only the grid's worker, coordinators and admins see the register."))
+    audit.record(actor, "grid.register.view", grid, community_id=grid.community_id)
+
+
+REGISTER_PAGE = 50
+
+
+def register_rows(
+    grid: Grid, *, category: str | None = None, after: int | None = None, size: int = REGISTER_PAGE
+) -> tuple[list[RegisterRow], int | None]:
+    """A page of the grid's households (its micro-grids' too, for a grid) in building, unit
+    and door order, by keyset (`after` a household id), with the people who need looking
+    after and their open requests; and the id to continue after, if there is more."""
+    grid_ids = family_ids(grid) if grid.parent_id is None else [grid.id]
+    order = (Household.building, Household.unit, Household.door, Household.id)
+    stmt = select(Household).where(Household.grid_id.in_(grid_ids))
+    if category in CARE_CATEGORIES:
+        stmt = stmt.where(
+            select(CarePerson.id)
+            .where(
+                CarePerson.household_id == Household.id,
+                CarePerson.categories.contains(category),
+            )
+            .exists()
+        )
+    if after is not None:
+        last = db.session.get(Household, after)
+        if last is not None and last.grid_id in grid_ids:
+            stmt = stmt.where(tuple_(*order) > tuple_(last.building, last.unit, last.door, last.id))
+    households = list(db.session.scalars(stmt.order_by(*order).limit(size + 1)))
+    more = households[size - 1].id if len(households) > size else None
+    households = households[:size]
+    ids = [h.id for h in households]
+    people: dict[int, list[CarePerson]] = {i: [] for i in ids}
+    if ids:
+        for person in db.session.scalars(
+            select(CarePerson).where(CarePerson.household_id.in_(ids)).order_by(CarePerson.id)
+        ):
+            people[person.household_id].append(person)
+    member_ids = {p.member_id for ps in people.values() for p in ps if p.member_id}
+    open_by_member: dict[int, int] = {}
+    if member_ids:
+        open_by_member = {
+            member_id: count
+            for member_id, count in db.session.execute(
+                select(ServiceRequest.requester_id, func.count(ServiceRequest.id))
+                .where(
+                    ServiceRequest.requester_id.in_(member_ids),
+                    ServiceRequest.status.in_(ACTIVE_STATUSES),
+                )
+                .group_by(ServiceRequest.requester_id)
+            )
+        }
+    # Detached: the page shows what was read, and a commit during rendering (the session's
+    # last-seen mark) does not reload each row (51 + 51 statements a page, measured).
+    for household in households:
+        db.session.expunge(household)
+    for person in (p for ps in people.values() for p in ps):
+        db.session.expunge(person)
+    rows = [
+        RegisterRow(
+            household,
+            people[household.id],
+            sum(open_by_member.get(p.member_id or 0, 0) for p in people[household.id]),
+        )
+        for household in households
+    ]
+    return rows, more
+
+
+def register(actor: Member, grid: Grid, *, category: str | None = None) -> list[RegisterRow]:
+    """`record_register_view` and the first page of the register."""
+    record_register_view(actor, grid)
+    return register_rows(grid, category=category)[0]
+
+
+@dataclass(frozen=True)
+class HouseholdFields:
+    building: str
+    unit: str
+    door: str
+    note: str
+    person: str
+    categories: list[str]
+    member_no: str
+
+
+def add_household(actor: Member, grid: Grid, fields: HouseholdFields) -> Household:
+    if not may_see_register(actor, grid):
+        raise Forbidden(_l("Only the grid's worker, coordinators and admins see the register."))
+    if fields.building.strip() not in grid.building_list:
+        raise DomainError(_l("Choose one of the grid's buildings."), field="building")
+    if len(fields.unit) > 20 or len(fields.door) > 20:
+        raise DomainError(_l("Unit and door up to 20 characters each."), field="door")
+    if len(fields.note) > 1000:
+        raise DomainError(_l("Keep the note under 1,000 characters."), field="note")
+    name = fields.person.strip()
+    if not 1 <= len(name) <= 50:
+        raise DomainError(_l("Enter the name of the person who needs looking after."), "person")
+    wrong = [c for c in fields.categories if c not in CARE_CATEGORIES]
+    if wrong or not fields.categories:
+        raise DomainError(_l("Choose at least one category."), field="categories")
+    member_id = None
+    if fields.member_no.strip():
+        member_id = db.session.scalar(
+            select(Member.id).where(
+                Member.member_no == fields.member_no.strip(),
+                Member.community_id == grid.community_id,
+            )
+        )
+        if member_id is None:
+            raise DomainError(_l("No member has that member number."), field="member_no")
+    household = Household(
+        grid_id=grid.id,
+        building=fields.building.strip(),
+        unit=fields.unit.strip(),
+        door=fields.door.strip(),
+        note=fields.note.strip(),
+    )
+    db.session.add(household)
+    db.session.flush()
+    db.session.add(
+        CarePerson(
+            household_id=household.id,
+            name=name,
+            categories=",".join(c for c in CARE_CATEGORIES if c in fields.categories),
+            member_id=member_id,
+        )
+    )
+    audit.record(actor, "grid.register.add", household, community_id=grid.community_id)
+    return household
+
+
+def record_visit(actor: Member, household_id: int, when: datetime | None = None) -> Household:
+    household = lock_row(Household, household_id)
+    if household is None:
+        raise DomainError(_l("That household is not in the register."))
+    grid = db.session.get(Grid, household.grid_id)
+    assert grid is not None
+    if not may_see_register(actor, grid):
+        raise Forbidden(_l("Only the grid's worker, coordinators and admins see the register."))
+    household.last_visit_at = when or utc_now()
+    household.last_visit_by_id = actor.id
+    audit.record(actor, "grid.register.visit", household, community_id=grid.community_id)
+    return household
+
+
+# --- street offices and the city -------------------------------------------------------
+
+
+def is_city_admin(member: Member) -> bool:
+    return member.role == "city_admin"
+
+
+def overseen_community_ids(member: Member) -> list[int]:
+    """The communities a street-office admin (their office's) or city admin (all) oversees."""
+    if member.role == "city_admin":
+        return list(db.session.scalars(select(Community.id)))
+    if member.role == "street_admin" and member.street_office_id:
+        return list(
+            db.session.scalars(
+                select(Community.id).where(Community.street_office_id == member.street_office_id)
+            )
+        )
+    return []
+
+
+def create_street_office(actor: Member, name: str) -> StreetOffice:
+    if not is_city_admin(actor):
+        raise Forbidden(_l("Only a city admin may do this."))
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise DomainError(_l("Enter a name (up to 100 characters)."), field="name")
+    if db.session.scalar(select(StreetOffice.id).where(StreetOffice.name == name)):
+        raise DomainError(_l("A street office of that name exists."), field="name")
+    office = StreetOffice(name=name)
+    db.session.add(office)
+    db.session.flush()
+    audit.record(actor, "street_office.create", office, name=name)
+    return office
+
+
+def place_community(actor: Member, community_id: int, office_id: int | None) -> Community:
+    if not is_city_admin(actor):
+        raise Forbidden(_l("Only a city admin may do this."))
+    community = db.session.get(Community, community_id)
+    if community is None:
+        raise DomainError(_l("Choose a community."), field="community")
+    if office_id and db.session.get(StreetOffice, office_id) is None:
+        raise DomainError(_l("Choose a street office."), field="office")
+    community.street_office_id = office_id or None
+    audit.record(
+        actor, "community.street_office", community, community_id=community.id, office=office_id
+    )
+    return community
+
+
+def appoint_street_admin(actor: Member, member_id: int | None, office_id: int | None) -> Member:
+    if not is_city_admin(actor):
+        raise Forbidden(_l("Only a city admin may do this."))
+    member = lock_row(Member, member_id) if member_id else None
+    if member is None or member.role not in ("member", "street_admin"):
+        raise DomainError(_l("No member has that mobile number."), field="phone")
+    if not office_id or db.session.get(StreetOffice, office_id) is None:
+        raise DomainError(_l("Choose a street office."), field="office")
+    member.role = "street_admin"
+    member.street_office_id = office_id
+    audit.record(actor, "member.street_admin", member, office=office_id)
+    return member
+
+
+def street_offices() -> list[StreetOffice]:
+    return list(db.session.scalars(select(StreetOffice).order_by(StreetOffice.id)))
+
+
+def communities_overview() -> list[Community]:
+    return list(db.session.scalars(select(Community).order_by(Community.id).limit(500)))
+
+
+def members_by_phone_or_no(community_id: int | None, key: str) -> Member | None:
+    key = key.strip()
+    if not key:
+        return None
+    stmt = select(Member).where(or_(Member.phone == key, Member.member_no == key))
+    if community_id is not None:
+        stmt = stmt.where(Member.community_id == community_id)
+    return db.session.scalar(stmt)
