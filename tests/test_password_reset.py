@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Member, PasswordResetCode
-from portal.services import family, members
+from portal.services import family, grids, members
 from portal.services import password_reset as reset
 from portal.services.errors import Forbidden
 from tests.support import TEST_PASSWORD, World, make_member
@@ -62,6 +62,24 @@ def test_who_may_give_a_member_a_code(world: World, daughter: Member) -> None:
         reset.issue_reset_code(world.resident, world.resident.id)
     with pytest.raises(Forbidden):
         reset.issue_reset_code(world.coordinator, world.resident.id)
+
+
+def test_the_grid_worker_of_her_home_grid_gives_a_code(world: World) -> None:
+    """李奶奶 lives in 东区网格's micro-grid: its grid worker may give her a code (a grid
+    worker knows the elders of the grid); the worker of another grid may not."""
+    east = grids.create_grid(world.admin, grids.GridFields("东区网格", "", "1号楼", None))
+    micro = grids.create_grid(world.admin, grids.GridFields("东一微网格", "", "1号楼", east.id))
+    west = grids.create_grid(world.admin, grids.GridFields("西区网格", "", "9号楼", None))
+    worker = make_member(world.community, "吴网格")
+    other_worker = make_member(world.community, "郑网格")
+    grids.appoint(world.admin, east.id, worker.id, "grid_worker", "")
+    grids.appoint(world.admin, west.id, other_worker.id, "grid_worker", "")
+    world.resident.grid_id = micro.id
+    db.session.commit()
+    assert reset.may_issue_reset(worker, world.resident)
+    assert not reset.may_issue_reset(other_worker, world.resident)
+    assert not reset.may_issue_reset(worker, world.volunteer)  # no home in the grid
+    assert len(_issue(worker, world.resident)) == 8
 
 
 def test_a_code_is_8_digits_hashed_audited_and_works_once(world: World, daughter: Member) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from portal.clock import now_local
 from portal.extensions import db
 from portal.models import Member, PasswordResetCode, TeamMembership
-from portal.services import audit, family, members, teams
+from portal.services import audit, family, grids, members, teams
 from portal.services.errors import DomainError, Forbidden
 
 CODE_DIGITS = 8
@@ -40,13 +40,15 @@ CODE_REFUSED = _l(
 
 def may_issue_reset(actor: Member, member: Member) -> bool:
     """Whether `actor` may give `member` a reset code: never themselves; a linked
-    relative, a coordinator of a team the member is active in, or their community's
-    admin. (A grid worker of the member's grid joins this list when grids land.)"""
+    relative, a coordinator of a team the member is active in, the grid worker of the
+    member's home grid, or their community's admin."""
     if actor.id == member.id or not actor.active or not member.active:
         return False
     if teams.is_admin_of(actor, member.community_id):
         return True
     if family.linked(actor, member.id):
+        return True
+    if grids.is_grid_worker_of(actor, member.grid_id):
         return True
     coordinated = teams.coordinated_team_ids(actor)
     return coordinated != [] and (
