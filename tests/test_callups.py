@@ -19,7 +19,9 @@ from portal.models import (
     CallUp,
     CallUpGroup,
     CallUpPerson,
+    Community,
     FamilyLink,
+    Grid,
     HourLog,
     JournalEntry,
     Member,
@@ -27,7 +29,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
-from portal.services import callups, ledger
+from portal.services import callups, grids, ledger
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
 from tests.support import form_key, join, make_community, make_member, make_service, make_team
 
@@ -325,6 +327,142 @@ def test_every_step_is_in_the_audit_log(scene: Scene, wall: Clock) -> None:
         "callup.close",
     ]
     assert events[3].actor_id is None  # the rule, not a person, escalated
+
+
+# --- party members (党员) of a grid ------------------------------------------------------
+
+
+@dataclass
+class PartyScene:
+    east: Grid
+    east_1: Grid
+    west: Grid
+
+
+def party_scene(scene: Scene) -> PartyScene:
+    """东区网格 (1–2号楼) with its micro-grid 东一微网格 (1号楼), and 西区网格 (8号楼). Confirmed
+    party members: 陈党员 (2号楼), 林党员 (1号楼, the micro-grid), 何党员 (西区), the coordinator
+    钱协调 and the rescuer 孙救援 (both 2号楼). 冯群众 lives in 2号楼 but is not confirmed;
+    韩党员's mark was withdrawn."""
+    admin = scene.admin
+    community = db.session.get(Community, admin.community_id)
+    assert community is not None
+    east = grids.create_grid(admin, grids.GridFields("东区网格", "", "1号楼\n2号楼", None))
+    east_1 = grids.create_grid(admin, grids.GridFields("东一微网格", "", "1号楼", east.id))
+    west = grids.create_grid(admin, grids.GridFields("西区网格", "", "8号楼", None))
+    homes = {
+        "陈党员": "2号楼",
+        "林党员": "1号楼",
+        "何党员": "8号楼",
+        "冯群众": "2号楼",
+        "韩党员": "2号楼",
+    }
+    people = {name: make_member(community, name) for name in homes}
+    people["钱协调"], people["孙救援"] = scene.lead, scene.rescuers[0]
+    homes |= {"钱协调": "2号楼", "孙救援": "2号楼"}
+    for name, member in people.items():
+        grids.set_home(admin, member.id, homes[name], "1单元")
+        if name != "冯群众":
+            grids.confirm_party(admin, member.id, confirmed=True)
+    grids.confirm_party(admin, people["韩党员"].id, confirmed=False)
+    db.session.commit()
+    assert people["林党员"].grid_id == east_1.id
+    return PartyScene(east, east_1, west)
+
+
+def test_the_party_members_of_a_grid_are_called_after_the_delay(scene: Scene, wall: Clock) -> None:
+    """ "Call the team, then after 15 minutes the party members of 东区网格"."""
+    place = party_scene(scene)
+    callup = callups.create(
+        scene.lead,
+        callups.CallUpFields(
+            team_id=scene.rescue.id,
+            service_id=scene.service_id,
+            what="暴雪压塌车棚，清雪",
+            place="东区3号门",
+            needed_by=clock.now_local() + timedelta(hours=1),
+            needed=6,
+            escalate_after=15,
+            then=[callups.GroupSpec("party", grid_id=place.east.id)],
+        ),
+    )
+    db.session.commit()
+    assert called_names(callup) == {"孙救援", "周救援", "吴救援"}
+    wall.forward(14)
+    assert tick() == 0
+    wall.forward(1)
+    assert tick() == 1
+    # Exactly the confirmed party members of 东区网格 and its micro-grid: not 冯群众 (never
+    # confirmed), not 韩党员 (withdrawn), not 何党员 (西区), not the coordinator, and 孙救援
+    # once (called with the team).
+    assert called_names(callup) == {"孙救援", "周救援", "吴救援", "陈党员", "林党员"}
+    people = db.session.scalars(
+        select(CallUpPerson).where(CallUpPerson.callup_id == callup.id)
+    ).all()
+    assert len(people) == 5
+    groups = db.session.scalars(
+        select(CallUpGroup).where(CallUpGroup.callup_id == callup.id).order_by(CallUpGroup.position)
+    ).all()
+    assert [(g.kind, g.grid_id, g.called_how) for g in groups] == [
+        ("team", None, "start"),
+        ("party", place.east.id, "escalation"),
+    ]
+    sun = next(p for p in people if p.member.name == "孙救援")
+    assert sun.group_id == groups[0].id
+    escalated = callups.timeline(callup)[-1]
+    assert escalated.action == "callup.escalate"
+    assert json.loads(escalated.detail)["grid_id"] == place.east.id
+
+
+def test_all_party_members_by_hand_and_only_grids_of_the_community(scene: Scene) -> None:
+    place = party_scene(scene)
+    callup = start(scene, then="none")
+    assert callups.call_more(scene.lead, callup.id, callups.GroupSpec.parse("party")) == 3
+    db.session.commit()
+    assert {"陈党员", "林党员", "何党员"} <= called_names(callup)
+    assert "冯群众" not in called_names(callup) and "韩党员" not in called_names(callup)
+    elsewhere = make_community("和平里")
+    db.session.flush()
+    other_admin = make_member(elsewhere, "外管理", role="admin")
+    far = grids.create_grid(other_admin, grids.GridFields("北区网格", "", "1号楼", None))
+    db.session.commit()
+    with pytest.raises(DomainError) as refused:
+        callups.call_more(scene.lead, callup.id, callups.GroupSpec("party", grid_id=far.id))
+    assert refused.value.field == "target"
+    db.session.rollback()
+    assert callups.GroupSpec.parse(f"party:{place.west.id}") == callups.GroupSpec(
+        "party", grid_id=place.west.id
+    )
+    assert callups.GroupSpec.parse("party:x") is None
+
+
+def test_the_new_call_up_form_offers_the_party_members_of_each_grid(
+    scene: Scene,
+    login,
+    wall: Clock,  # type: ignore[no-untyped-def]
+) -> None:
+    place = party_scene(scene)
+    lead = login(scene.lead)
+    page = lead.get("/callups/new").get_data(as_text=True)
+    assert "社区全体党员" in page and "东区网格党员" in page and "东一微网格党员" in page
+    sent = lead.post(
+        "/callups/new",
+        data={
+            "team": scene.rescue.id,
+            "what": "清雪",
+            "place": "东区3号门",
+            "needed_by": (wall.now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "needed": "6",
+            "service": scene.service_id,
+            "escalate_after": "15",
+            "then1": f"party:{place.east.id}",
+            "then2": "community",
+        },
+    )
+    assert sent.status_code == 303, sent.get_data(as_text=True)[:2000]
+    callup = db.session.scalars(select(CallUp)).one()
+    board = lead.get(f"/callups/{callup.id}").get_data(as_text=True)
+    assert "东区网格党员" in board and "社区全体志愿者" in board
 
 
 # --- through the pages -----------------------------------------------------------------

@@ -21,7 +21,7 @@ from portal.forms import choices, safe_next
 from portal.htmx import is_htmx, render
 from portal.inputs import form_ids, parse_int
 from portal.models import CallUp, Service, Team
-from portal.services import callups
+from portal.services import callups, grids
 from portal.services.errors import DomainError
 
 bp = Blueprint("callups", __name__, url_prefix="/callups")
@@ -61,6 +61,11 @@ def group_choices(community_id: int, *, blank: str) -> list:  # type: ignore[typ
             ("", blank),
             *((f"team:{t.id}", t.name) for t in teams_here),
             ("community", _("All volunteers of the community")),
+            ("party", _("All party members of the community")),
+            *(
+                (f"party:{g.id}", _("Party members of %(grid)s", grid=g.name))
+                for g in grids.grids_of(community_id)
+            ),
         ]
     )
 

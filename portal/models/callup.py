@@ -14,15 +14,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 from portal.models._time import utcnow
 from portal.models.community import Service
+from portal.models.grid import Grid
 from portal.models.member import Member
 from portal.models.team import Team
 
 # open → stood_down ("enough, stand down the rest": no more calls) → closed (attendance
 # credited); open → closed directly too.
 CALLUP_STATUSES = ("open", "stood_down", "closed")
-# Who a group calls. "grid_party" (party members of given grids) plugs in here once grids
-# exist: a kind, a nullable grid_id column, and a member query in services/callups.py.
-GROUP_KINDS = ("team", "community")
+# Who a group calls: a team's members, all volunteers of the community, or its confirmed
+# party members (党员) — all of them, or those of one grid with its micro-grids (grid_id).
+GROUP_KINDS = ("team", "community", "party")
 ANSWERS = ("none", "coming", "late", "cannot")
 LATE_MINUTES = (10, 20, 30)
 
@@ -74,16 +75,20 @@ class CallUpGroup(db.Model):
     position: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # Kind "party" only: the grid whose party members are called (None: the whole community).
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
     called_at: Mapped[datetime | None]
     # "escalation" (the rule fired), "hand" (call more), "start".
     called_how: Mapped[str | None] = mapped_column(String(16))
 
     team: Mapped[Team | None] = relationship()
+    grid: Mapped[Grid | None] = relationship()
 
     __table_args__ = (
         UniqueConstraint("callup_id", "position"),
-        CheckConstraint("kind IN ('team', 'community')", name="kind"),
+        CheckConstraint("kind IN ('team', 'community', 'party')", name="kind"),
         CheckConstraint("(kind = 'team') = (team_id IS NOT NULL)", name="team"),
+        CheckConstraint("grid_id IS NULL OR kind = 'party'", name="grid"),
         CheckConstraint(
             "called_how IS NULL OR called_how IN ('start', 'escalation', 'hand')",
             name="called_how",

@@ -22,6 +22,7 @@ from portal.models import (
     CallUp,
     CallUpGroup,
     CallUpPerson,
+    Grid,
     HourLog,
     Member,
     Service,
@@ -42,31 +43,56 @@ MAX_NEEDED = 500
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """A group to call: `kind` from GROUP_KINDS, with the team for kind "team". Party members
-    of grids plug in here as another kind (with its grid ids) once grids exist."""
+    """A group to call: `kind` from GROUP_KINDS, with the team for kind "team", and for kind
+    "party" optionally the grid (None: the party members of the whole community)."""
 
     kind: str
     team_id: int | None = None
+    grid_id: int | None = None
 
     @classmethod
     def parse(cls, raw: str | None) -> GroupSpec | None:
-        """ "team:12" or "community" (a form's value); None for anything else."""
+        """ "team:12", "community", "party" or "party:3" (a form's value); None for anything
+        else."""
         raw = (raw or "").strip()
-        if raw == "community":
-            return cls("community")
+        if raw in ("community", "party"):
+            return cls(raw)
         kind, _, number = raw.partition(":")
-        if kind == "team" and number.isdigit() and len(number) < 10:
+        if not (number.isdigit() and len(number) < 10):
+            return None
+        if kind == "team":
             return cls("team", int(number))
+        if kind == "party":
+            return cls("party", grid_id=int(number))
         return None
 
     @property
     def value(self) -> str:
-        return f"team:{self.team_id}" if self.kind == "team" else self.kind
+        if self.kind == "team":
+            return f"team:{self.team_id}"
+        if self.kind == "party" and self.grid_id is not None:
+            return f"party:{self.grid_id}"
+        return self.kind
+
+
+def grid_with_micro_grids(grid_id: int) -> list[int]:
+    """A grid and its micro-grids (a micro-grid has none: just itself)."""
+    return [grid_id, *db.session.scalars(select(Grid.id).where(Grid.parent_id == grid_id))]
 
 
 def _member_ids(group: CallUpGroup, community_id: int) -> list[int]:
-    """Who a group calls: active members of a team, or every volunteer of the community
-    (an active member of any of its teams)."""
+    """Who a group calls: active members of a team, every volunteer of the community (an
+    active member of any of its teams), or the community's confirmed party members — of one
+    grid and its micro-grids when the group names a grid."""
+    if group.kind == "party":
+        party = select(Member.id).where(
+            Member.community_id == community_id,
+            Member.party_member.is_(True),
+            Member.active.is_(True),
+        )
+        if group.grid_id is not None:
+            party = party.where(Member.grid_id.in_(grid_with_micro_grids(group.grid_id)))
+        return sorted(db.session.scalars(party))
     stmt = (
         select(TeamMembership.member_id)
         .join(Member, Member.id == TeamMembership.member_id)
@@ -150,11 +176,20 @@ def _check(actor: Member, fields: CallUpFields) -> tuple[Team, Service]:
     if fields.escalate_after is None or not 1 <= fields.escalate_after <= 1440:
         raise DomainError(_l("Enter between 1 and 1440 minutes."), field="escalate_after")
     for spec in fields.then:
-        if spec.kind == "team":
-            other = db.session.get(Team, spec.team_id)
-            if other is None or other.community_id != team.community_id or other.archived:
-                raise DomainError(_l("Choose teams of your community."), field="then")
+        _check_spec(spec, team.community_id, field="then")
     return team, service
+
+
+def _check_spec(spec: GroupSpec, community_id: int, *, field: str) -> None:
+    """A team or grid of a group must be the community's own."""
+    if spec.kind == "team":
+        other = db.session.get(Team, spec.team_id)
+        if other is None or other.community_id != community_id or other.archived:
+            raise DomainError(_l("Choose teams of your community."), field=field)
+    if spec.kind == "party" and spec.grid_id is not None:
+        grid = db.session.get(Grid, spec.grid_id)
+        if grid is None or grid.community_id != community_id:
+            raise DomainError(_l("Choose a grid of your community."), field=field)
 
 
 def create(actor: Member, fields: CallUpFields) -> CallUp:
@@ -180,7 +215,9 @@ def create(actor: Member, fields: CallUpFields) -> CallUp:
         if spec not in specs:
             specs.append(spec)
     groups = [
-        CallUpGroup(callup_id=callup.id, position=i, kind=s.kind, team_id=s.team_id)
+        CallUpGroup(
+            callup_id=callup.id, position=i, kind=s.kind, team_id=s.team_id, grid_id=s.grid_id
+        )
         for i, s in enumerate(specs, start=1)
     ]
     db.session.add_all(groups)
@@ -253,6 +290,7 @@ def _call(callup: CallUp, group: CallUpGroup, actor: Member | None, now: datetim
         group=group.position,
         kind=group.kind,
         team_id=group.team_id,
+        grid_id=group.grid_id,
         called=new_ids,
     )
     return len(new_ids)
@@ -338,7 +376,7 @@ def open_callup_ids(community_id: int | None = None) -> list[int]:
 
 def call_more(actor: Member, callup_id: int, target: GroupSpec | None) -> int:
     """Call a group now, by hand: the next waiting group (`target` None), or a team or
-    all volunteers (added as a new group when not in the call-up yet)."""
+    all volunteers or party members (added as a new group when not in the call-up yet)."""
     callup = _locked(callup_id)
     check_may_run(actor, callup)
     if callup.status != "open":
@@ -355,19 +393,15 @@ def call_more(actor: Member, callup_id: int, target: GroupSpec | None) -> int:
         if group is None:
             raise DomainError(_l("Everyone in the call-up's groups has been called."))
     else:
-        if target.kind == "team":
-            team = db.session.get(Team, target.team_id)
-            if team is None or team.community_id != callup.community_id or team.archived:
-                raise DomainError(_l("Choose teams of your community."), field="target")
-        group = next(
-            (g for g in groups if g.kind == target.kind and g.team_id == target.team_id), None
-        )
+        _check_spec(target, callup.community_id, field="target")
+        group = next((g for g in groups if _spec_of(g) == target), None)
         if group is None:
             group = CallUpGroup(
                 callup_id=callup.id,
                 position=groups[-1].position + 1,
                 kind=target.kind,
                 team_id=target.team_id,
+                grid_id=target.grid_id,
             )
             db.session.add(group)
             db.session.flush()
@@ -377,6 +411,10 @@ def call_more(actor: Member, callup_id: int, target: GroupSpec | None) -> int:
     if group.called_at is None:
         db.session.refresh(group)
     return _call(callup, group, actor, now, "hand")
+
+
+def _spec_of(group: CallUpGroup) -> GroupSpec:
+    return GroupSpec(group.kind, group.team_id, group.grid_id)
 
 
 # --- answering -------------------------------------------------------------------------
