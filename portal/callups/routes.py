@@ -42,14 +42,6 @@ def escalate_due(callup_ids: list[int]) -> None:
         run_apart(lambda item=item: callups.escalate(item))
 
 
-def group_label(spec: callups.GroupSpec | None, team_names: dict[int, str]) -> str:
-    if spec is None:
-        return _("The next group in order")
-    if spec.kind == "community":
-        return _("All volunteers of the community")
-    return team_names.get(spec.team_id or 0, "")
-
-
 def group_choices(community_id: int, *, blank: str) -> list:  # type: ignore[type-arg]
     teams_here = db.session.scalars(
         select(Team)
