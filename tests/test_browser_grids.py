@@ -13,7 +13,7 @@ from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from portal import clock
+from portal import clock as portal_clock
 from portal.extensions import db
 from portal.models import HourLog, ServiceRequest
 from portal.models._time import utcnow
@@ -35,7 +35,7 @@ def _log_in(p: Checked, phone: str) -> None:
 
 
 def test_poster_to_follow_up_and_escalation(  # type: ignore[no-untyped-def]
-    app_ctx: Flask, new_page, runner, monkeypatch: pytest.MonkeyPatch
+    app_ctx: Flask, new_page, runner, monkeypatch: pytest.MonkeyPatch, clock
 ) -> None:
     world = build_world()
     g = build_grids(world)
@@ -89,7 +89,8 @@ def test_poster_to_follow_up_and_escalation(  # type: ignore[no-untyped-def]
     worker.page.locator("#candidates li").first.get_by_role("button").click()
     expect(worker.page.locator(".flash-success")).to_be_visible()
 
-    # He accepts and does it; his badge shows on the task.
+    # He accepts and, the next morning, does it; his badge shows on the task.
+    clock.move(days=1, hours=6)
     party.goto(f"/requests/{request.id}")
     expect(party.page.locator(".party-badge")).to_be_visible()
     party.page.locator("main").get_by_role("button", name="同意").click()
@@ -135,12 +136,12 @@ def test_poster_to_follow_up_and_escalation(  # type: ignore[no-untyped-def]
     left = req.post(
         world.resident,
         req.RequestFields(
-            world.service.id, clock.now_local() + timedelta(days=4), "2号楼", "", 60, False
+            world.service.id, portal_clock.now_local() + timedelta(days=4), "2号楼", "", 60, False
         ),
     )
     db.session.commit()
     later = utcnow() + timedelta(hours=73)
-    monkeypatch.setattr(clock, "utc_now", lambda: later)
+    monkeypatch.setattr(portal_clock, "utc_now", lambda: later)
     monkeypatch.setattr(grid_requests, "utc_now", lambda: later)
     result = runner.invoke(args=["grids", "escalate"])
     assert "1 to coordinators, 1 to the street office" in result.output
