@@ -28,7 +28,7 @@ def _log_in(p: Checked, phone: str) -> None:
     expect(p.page.locator(".who-name")).to_be_visible()
 
 
-def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner) -> None:  # type: ignore[no-untyped-def]
+def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner, clock) -> None:  # type: ignore[no-untyped-def]
     world = build_world()
     daughter = make_member(world.community, "李女儿", age=50)
     ledger.transfer(
@@ -88,6 +88,9 @@ def test_paid_request_from_posting_to_rating(app_ctx: Flask, new_page, runner) -
     helper.goto(f"/requests/{request.id}")
     helper.check("task")
     helper.page.locator("main").get_by_role("button", name="同意").click()
+    # Tomorrow at 10 has come (a visit cannot be marked done before it begins).
+    clock.move(days=1, hours=14)
+    helper.goto(f"/requests/{request.id}")
     expect(helper.page.get_by_label("实际用时（分钟）")).to_be_visible()
     helper.page.get_by_label("实际用时（分钟）").fill("90")
     helper.page.get_by_role("button", name="标为已完成").click()
