@@ -183,9 +183,10 @@ def ensure_model_indexes() -> None:
     for table in db.metadata.sorted_tables:
         if table.name not in inspector.get_table_names():
             continue
-        present = {ix["name"] for ix in inspector.get_indexes(table.name)}
+        # By columns, not by name: PostgreSQL shortens names over 63 characters.
+        present = {tuple(ix["column_names"]) for ix in inspector.get_indexes(table.name)}
         for index in table.indexes:
-            if index.name not in present:
+            if tuple(c.name for c in index.columns) not in present:
                 print(f"creating index {index.name} (in the models, not yet in a migration)")
                 index.create(db.engine)
 
