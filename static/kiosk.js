@@ -190,5 +190,7 @@
 
   window.addEventListener("offline", function () { showNote(); });
   window.addEventListener("online", flush);
+  // A network lost while this page was still loading fired no "offline" event here.
+  if (!navigator.onLine) showNote();
   flush();
 })();

@@ -199,6 +199,7 @@ def test_two_volunteers_check_in_and_out_at_the_kiosk(
     db.session.commit()
     _activity(world, now_local() - timedelta(minutes=10), title="陪伴聊天室")
     db.session.commit()
+    k.settle()
     page.context.set_offline(True)
     expect(page.locator("#offline-note")).to_be_visible()
     _scan(k, _card(live_server, world.coordinator))
@@ -455,6 +456,7 @@ def test_a_number_and_pin_typed_while_offline_is_delivered_once(
     _device, enrol_token = devices.register_device(world.admin, PLACE)
     db.session.commit()
     k = _enrolled(new_page, f"kiosk-offline-pin-{size[0]}", size, enrol_token)
+    k.settle()
     page = k.page
     page.context.set_offline(True)
     expect(page.locator("#offline-note")).to_be_visible()
@@ -481,6 +483,7 @@ def test_a_number_and_pin_typed_while_offline_is_delivered_once(
 
     page.context.set_offline(False)
     expect(page.locator("#offline-note")).to_contain_text("已发送")
+    page.wait_for_function("localStorage.getItem('kiosk-queue') === '[]'")
     stored = page.evaluate("localStorage.getItem('kiosk-queue')")
     assert stored == "[]" and "1357" not in stored
     page.reload()  # and once more: nothing is sent twice
