@@ -20,11 +20,11 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
+from flask_wtf import FlaskForm
 
-from portal.actions import submit
+from portal.actions import attempt, flash_refusal, submit
 from portal.auth.forms import ElderModeForm, LanguageForm, PasswordForm
 from portal.auth_session import current_member
-from portal.extensions import db
 from portal.forms import EmptyForm
 from portal.htmx import render
 from portal.i18n import ENTRY_KIND_LABELS
@@ -163,28 +163,31 @@ def settings() -> Response | tuple[str, int] | str:
     )
 
 
+def _save_choice(form: FlaskForm, field: str, preference: str) -> Response:
+    """A yes/no choice of the settings page: the form's `field` ("1" or "0") becomes the
+    member's `preference`."""
+    if not form.validate_on_submit():
+        abort(400)
+    chosen = form[field].data == "1"
+    ok, _result = attempt(
+        lambda: members.set_preferences(current_member(), **{preference: chosen}),
+        flash_refusal,
+    )
+    if ok:
+        flash(_("Saved."), "success")
+    return redirect(url_for("me.settings"), 303)
+
+
 @bp.post("/settings/phone")
 @login_required
 def share_phone() -> Response:
-    form = SharePhoneForm()
-    if not form.validate_on_submit():
-        abort(400)
-    members.set_preferences(current_member(), share_phone=form.share.data == "1")
-    db.session.commit()
-    flash(_("Saved."), "success")
-    return redirect(url_for("me.settings"), 303)
+    return _save_choice(SharePhoneForm(), "share", "share_phone")
 
 
 @bp.post("/settings/donate")
 @login_required
 def donate_excess() -> Response:
-    form = DonateExcessForm()
-    if not form.validate_on_submit():
-        abort(400)
-    members.set_preferences(current_member(), donate_excess=form.donate.data == "1")
-    db.session.commit()
-    flash(_("Saved."), "success")
-    return redirect(url_for("me.settings"), 303)
+    return _save_choice(DonateExcessForm(), "donate", "donate_excess")
 
 
 @bp.get("/statement/passbook")
@@ -192,4 +195,3 @@ def donate_excess() -> Response:
 def passbook() -> str:
     """The statement as large-print A4 passbook pages (the browser prints them)."""
     return passbook_view(current_member(), _cursor())
-

@@ -145,25 +145,9 @@ def correct_log(
             reason=reason,
         )
     else:
-        notifications.notify(
-            log.member_id,
-            "log_reversed",
-            "hours.show",
-            link_args={"log_id": log.id},
-            minutes=log.minutes,
-            date=log.service_date,
-            name=actor.name,
-            reason=reason,
-        )
+        hours.notify_about_log(log, "log_reversed", name=actor.name, reason=reason)
         if new_log is not None:
-            notifications.notify(
-                new_log.member_id,
-                "log_approved",
-                "hours.show",
-                link_args={"log_id": new_log.id},
-                minutes=new_log.minutes,
-                date=new_log.service_date,
-            )
+            hours.notify_about_log(new_log, "log_approved")
     db.session.flush()
     return log, new_log
 

@@ -172,16 +172,23 @@ def approve_log(approver: Member, log_id: int) -> HourLog:
     if log.status != "pending":
         raise AlreadyDecided(_l("This record has already been decided."))
     credit(approver, log)
+    notify_about_log(log, "log_approved")
+    db.session.flush()
+    return log
+
+
+def notify_about_log(log: HourLog, kind: str, **detail: object) -> None:
+    """Tell the log's volunteer what became of it (`kind` is a notification text of
+    portal/i18n.py); the notification links to the log's page."""
     notifications.notify(
         log.member_id,
-        "log_approved",
+        kind,
         "hours.show",
         link_args={"log_id": log.id},
         minutes=log.minutes,
         date=log.service_date,
+        **detail,
     )
-    db.session.flush()
-    return log
 
 
 def credit(
@@ -311,14 +318,7 @@ def log_callup(
     db.session.flush()
     if credits.may_witness(witness, member.id):
         credit(witness, log, action="hour_log.approve_callup", callup=callup.id)
-        notifications.notify(
-            member.id,
-            "log_approved",
-            "hours.show",
-            link_args={"log_id": log.id},
-            minutes=log.minutes,
-            date=log.service_date,
-        )
+        notify_about_log(log, "log_approved")
     db.session.flush()
     return log
 
@@ -358,15 +358,7 @@ def reject_log(approver: Member, log_id: int, reason: str) -> HourLog:
     log.decided_at = utcnow()
     log.decided_by_id = approver.id
     audit.record(approver, "hour_log.reject", log, reason=reason, community_id=log.community_id)
-    notifications.notify(
-        log.member_id,
-        "log_rejected",
-        "hours.show",
-        link_args={"log_id": log.id},
-        minutes=log.minutes,
-        date=log.service_date,
-        reason=reason,
-    )
+    notify_about_log(log, "log_rejected", reason=reason)
     db.session.flush()
     return log
 
