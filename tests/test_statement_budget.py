@@ -160,7 +160,7 @@ MEMBER_BUDGETS = {
     "GET /teams/<id>": 7,
     # Grids: whom a request reaches depends on the viewer's grid posts and teams (the party
     # head start, routing to a team); these read them (twice: still to trim).
-    "GET /requests": 8,
+    "GET /requests": 7,
     "GET /requests/<id>": 8,
     "GET /notifications": 3,
 }

@@ -60,7 +60,8 @@ def index() -> str:
     me = current_member()
     view = request.args.get("view", "open")
     worker_grids = grids.worker_grid_ids(me)
-    dispatcher = request_service.is_dispatcher(me, me.community_id) or bool(worker_grids)
+    coordinates = request_service.is_dispatcher(me, me.community_id)
+    dispatcher = coordinates or bool(worker_grids)
     if view not in ("open", "mine", "tasks", "dispatch") or (view == "dispatch" and not dispatcher):
         view = "open"
     filter_form = FilterForm(request.args)
@@ -75,10 +76,12 @@ def index() -> str:
     elif view == "dispatch":
         items = request_service.dispatch_queue(
             me.community_id,
-            grid_ids=None if request_service.is_dispatcher(me, me.community_id) else worker_grids,
+            grid_ids=None if coordinates else worker_grids,
         )
     else:
-        items = request_service.board(me.community_id, category=category, viewer=me)
+        items = request_service.board(
+            me.community_id, category=category, viewer=me, viewer_grids=worker_grids
+        )
     return render(
         "requests/index.html",
         "list",

@@ -618,8 +618,11 @@ def board(
     *,
     category: str | None,
     viewer: Member | None = None,
+    viewer_grids: set[int] | None = None,
     size: int = 50,
 ) -> list[ServiceRequest]:
+    """The open requests `viewer` may take, soonest first. `viewer_grids`: the grids the
+    viewer works for as a grid worker, when the caller has read them already."""
     stmt = (
         select(ServiceRequest)
         .where(ServiceRequest.community_id == community_id, ServiceRequest.status == "open")
@@ -627,7 +630,7 @@ def board(
         .limit(size)
     )
     if viewer is not None:
-        stmt = stmt.where(_reaches(viewer))
+        stmt = stmt.where(_reaches(viewer, viewer_grids))
     if category:
         stmt = stmt.join(Service, Service.id == ServiceRequest.service_id).where(
             Service.category == category
@@ -635,7 +638,7 @@ def board(
     return list(db.session.scalars(stmt))
 
 
-def _reaches(viewer: Member):  # type: ignore[no-untyped-def]
+def _reaches(viewer: Member, worker_ids: set[int] | None = None):  # type: ignore[no-untyped-def]
     """`visible_to` as a WHERE clause, for the board."""
     now = utc_now()
     home = db.session.get(Grid, viewer.grid_id) if viewer.grid_id else None
@@ -651,7 +654,8 @@ def _reaches(viewer: Member):  # type: ignore[no-untyped-def]
         ServiceRequest.routed_team_id.in_(team_ids) if team_ids else false(),
     )
     clauses = [ServiceRequest.grid_id.is_(None), and_(party_ok, reach)]
-    worker_ids = grids.worker_grid_ids(viewer)
+    if worker_ids is None:
+        worker_ids = grids.worker_grid_ids(viewer)
     if worker_ids:
         clauses.append(ServiceRequest.grid_id.in_(worker_ids))
     return or_(*clauses)
