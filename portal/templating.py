@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 from typing import Any
 
-from flask import Flask, session
+from flask import Flask, has_request_context, session
 from flask_babel import get_locale
 from flask_login import current_user
 from markupsafe import Markup
@@ -15,11 +15,28 @@ from portal import i18n
 from portal.i18n import format_decimal, gettext
 from portal.services import idempotency
 
+# (locale and catalogue, minutes, signed) → the words: the same few durations fill every
+# list, and each cost a gettext and a Babel number format (~40 µs) per cell.
+_DURATIONS: dict[tuple[Any, int, bool], str] = {}
+_MAX_DURATIONS = 20_000
+
 
 def duration(minutes: int | None, signed: bool = False) -> str:
     """Minutes as people say them: "1 小时 30 分", "45 分钟", "2 小时" — never a rounded
     decimal, which turned 45 minutes into "0.8"."""
     minutes = minutes or 0
+    if not has_request_context():
+        return _duration(minutes, signed)
+    key = (i18n.current(), minutes, signed)
+    text = _DURATIONS.get(key)
+    if text is None:
+        if len(_DURATIONS) > _MAX_DURATIONS:
+            _DURATIONS.clear()
+        text = _DURATIONS[key] = _duration(minutes, signed)
+    return text
+
+
+def _duration(minutes: int, signed: bool) -> str:
     sign = "-" if minutes < 0 else ("+" if signed and minutes > 0 else "")
     whole, rest = divmod(abs(minutes), 60)
     if whole and rest:
@@ -99,6 +116,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["duration_cells"] = duration_cells
     app.jinja_env.filters["number"] = lambda n: format_decimal(n)
+    app.jinja_env.filters["datetimeformat"] = i18n.format_datetime
     app.jinja_env.globals["once_key"] = idempotency.new_key
 
     @app.context_processor

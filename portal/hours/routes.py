@@ -7,6 +7,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from portal.actions import one_button, submit_once
@@ -56,7 +57,13 @@ def _beneficiary_id(form: HourLogForm) -> int | None:
 @login_required
 def index() -> str:
     before = query_id("before")
-    stmt = select(HourLog).where(HourLog.member_id == current_user.id)
+    # Each row names its service and team: joined here, not lazy-loaded per row (a volunteer
+    # of several services and teams paid one statement for each).
+    stmt = (
+        select(HourLog)
+        .options(joinedload(HourLog.service), joinedload(HourLog.team))
+        .where(HourLog.member_id == current_user.id)
+    )
     if before is not None:
         stmt = stmt.where(HourLog.id < before)
     size = current_app.config["PAGE_SIZE"]

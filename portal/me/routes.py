@@ -57,9 +57,9 @@ def dashboard() -> str:
     (balance, unread, coordinates, called, grid_role, pending, reserved, earned) = (
         members.top_bar_figures(
             me.id,
-            hour_service.pending_minutes_select(me.id),
-            request_service.reserved_minutes_select(me.id),
-            stars.earned_select(me.id),
+            hour_service.pending_minutes_select,
+            request_service.reserved_minutes_select,
+            stars.earned_select,
         )
     )
     return render(

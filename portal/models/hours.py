@@ -96,8 +96,10 @@ class HourLog(db.Model):
         Index(None, "member_id", "id"),
         Index(None, "member_id", "service_date"),
         # The dashboard's "waiting for approval" sum: a member's few pending logs, without
-        # walking all their approved ones (benchmarks/pages.py, GET /me).
-        Index(None, "member_id", "status"),
+        # walking all their approved ones (benchmarks/pages.py, GET /me); with `minutes` in it,
+        # the stars' sum of approved minutes reads the index alone (11.5 → 1.2 ms for the
+        # demo volunteer's 10,000 logs on SQLite).
+        Index(None, "member_id", "status", "minutes"),
         # "Service to you, not yet confirmed" on the dashboard: a beneficiary's logs, newest
         # first (without it GET /me scans every log: 130–220 ms at 1M logs).
         Index(None, "beneficiary_id", "id"),

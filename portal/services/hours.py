@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
+from sqlalchemy import BindParameter, Select, func, select
 
 from portal.extensions import db
 from portal.models import CallUp, Community, HourLog, KioskDevice, Member, Service, Team
@@ -385,7 +385,7 @@ def approve_many(approver: Member, log_ids: Iterable[int]) -> tuple[list[HourLog
     return approved, skipped
 
 
-def pending_minutes_select(member_id: int) -> Select:
+def pending_minutes_select(member_id: int | BindParameter[int]) -> Select:
     """Minutes of this member's logs still waiting for approval (a statement to combine)."""
     return select(func.coalesce(func.sum(HourLog.minutes), 0)).where(
         HourLog.member_id == member_id, HourLog.status == "pending"

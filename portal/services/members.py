@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Integer, Select, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.clock import today_local
@@ -199,13 +200,14 @@ def make_admin(member: Member, actor: Member | None = None) -> None:
     )
 
 
-def top_bar_figures(member_id: int, *more: Select) -> tuple[Any, ...]:
-    """What the top bar of every page shows: the balance in minutes, the unread messages,
-    whether the member coordinates a team or holds a grid post, whether a call-up awaits them —
-    one statement
-    (scalar subqueries, each an index lookup) instead of four round trips per page. `more`
-    single-value selects ride along in the same statement (the dashboard's pending and
-    reserved minutes)."""
+# The top bar's statement is built once per process (per set of riders) with the member
+# as a bound parameter: building its five subqueries again on every page cost more than
+# running them.
+_TOP_BAR_STATEMENTS: dict[tuple[Callable[[Any], Select], ...], Select] = {}
+
+
+def _top_bar_select(more: tuple[Callable[[Any], Select], ...]) -> Select:
+    member_id = bindparam("top_member_id", type_=Integer)
     balance = select(Account.balance).where(Account.member_id == member_id).scalar_subquery()
     unread = (
         select(func.count(Notification.id))
@@ -224,10 +226,21 @@ def top_bar_figures(member_id: int, *more: Select) -> tuple[Any, ...]:
         CallUp.status != "closed",
     )
     grid_role = exists().where(GridAppointment.member_id == member_id)
-    extra = [stmt.scalar_subquery() for stmt in more]
-    row = db.session.execute(
-        select(balance, unread, coordinates, called, grid_role, *extra)
-    ).one()
+    extra = [make(member_id).scalar_subquery() for make in more]
+    return select(balance, unread, coordinates, called, grid_role, *extra)
+
+
+def top_bar_figures(member_id: int, *more: Callable[[Any], Select]) -> tuple[Any, ...]:
+    """What the top bar of every page shows: the balance in minutes, the unread messages,
+    whether the member coordinates a team or holds a grid post, whether a call-up awaits them —
+    one statement
+    (scalar subqueries, each an index lookup) instead of four round trips per page. `more`
+    makes single-value selects from the member id (a bound parameter) that ride along in the
+    same statement (the dashboard's pending and reserved minutes)."""
+    stmt = _TOP_BAR_STATEMENTS.get(more)
+    if stmt is None:
+        stmt = _TOP_BAR_STATEMENTS[more] = _top_bar_select(more)
+    row = db.session.execute(stmt, {"top_member_id": member_id}).one()
     return (
         int(row[0] or 0),
         int(row[1] or 0),

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, false, func, or_, select
+from sqlalchemy import BindParameter, Select, and_, false, func, or_, select
 
 from portal.clock import now_local, today_local, utc_now
 from portal.extensions import db
@@ -598,7 +598,7 @@ def cancel(actor: Member, request_id: int) -> ServiceRequest:
 # --- lists ---------------------------------------------------------------------------
 
 
-def reserved_minutes_select(member_id: int) -> Select:
+def reserved_minutes_select(member_id: int | BindParameter[int]) -> Select:
     """Hours held by this member's pending paid requests: not spendable (a statement to
     combine)."""
     return select(func.coalesce(func.sum(ServiceRequest.held_minutes), 0)).where(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import BindParameter, Select, func, select
 
 from portal.extensions import db
 from portal.models import HourLog, Member
@@ -27,7 +27,7 @@ def level(member: Member) -> Stars:
     return levels([member])[member.id]
 
 
-def earned_select(member_id: int) -> Select[tuple[int]]:
+def earned_select(member_id: int | BindParameter[int]) -> Select[tuple[int]]:
     """The member's approved minutes ever, as a select that can ride in another statement
     (the dashboard's top-bar statement)."""
     return select(func.coalesce(func.sum(HourLog.minutes), 0)).where(

@@ -76,6 +76,11 @@ class StatementLine:
         return kind_label
 
 
+# One alias for the whole process: `aliased(Member)` made per call cost ~4 ms a page (SQLAlchemy
+# builds proxies for all of Member's columns the first time an alias's column is used).
+_BENEFICIARY = aliased(Member, name="beneficiary")
+
+
 def _account_id(member: Member) -> int | None:
     return db.session.scalar(select(Account.id).where(Account.member_id == member.id))
 
@@ -93,7 +98,7 @@ def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: 
     reversal_ids = [row.entry_id for row in rows if row.kind == "reversal"]
     logs: dict[int, tuple] = {}
     if credit_ids or reversal_ids:
-        beneficiary = aliased(Member)
+        beneficiary = _BENEFICIARY
         for (
             log_id,
             status,
