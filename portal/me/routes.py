@@ -49,25 +49,35 @@ def dashboard() -> str:
     me = current_member()
     lines, _next = statement.page(me, before=None, size=5)
     relative_ids = [r.id for r in family.relatives(me)]
-    coordinated = teams.coordinated_team_ids(me)
-    volunteer = bool(teams.active_teams_of(me))
     # Each person's first screen leads with what they do most: a coordinator's queue, a
     # volunteer's logging and tasks, a resident's call for help and what to confirm.
-    # The figures and the top bar's in one statement (five lookups used to be five).
-    (balance, unread, coordinates, called, grid_role, pending, reserved, earned) = (
-        members.top_bar_figures(
-            me.id,
-            hour_service.pending_minutes_select,
-            request_service.reserved_minutes_select,
-            stars.earned_select,
-        )
+    # The figures, the role and the top bar's in one statement (eight lookups used to be
+    # eight statements).
+    (
+        balance,
+        unread,
+        coordinates,
+        called,
+        grid_role,
+        pending,
+        reserved,
+        earned,
+        in_a_team,
+        queue_count,
+    ) = members.top_bar_figures(
+        me.id,
+        hour_service.pending_minutes_select,
+        request_service.reserved_minutes_select,
+        stars.earned_select,
+        teams.in_a_team_select,
+        hour_service.queue_count_select,
     )
     return render(
         "me/dashboard.html",
         top=TopBar(me.id, (balance, unread, coordinates, called, grid_role)),
-        role="coordinator" if coordinated else ("volunteer" if volunteer else "resident"),
-        queue_count=hour_service.pending_count(coordinated) if coordinated else 0,
-        tasks=request_service.open_tasks(me) if volunteer else [],
+        role="coordinator" if coordinates else ("volunteer" if in_a_team else "resident"),
+        queue_count=queue_count,
+        tasks=request_service.open_tasks(me) if in_a_team else [],
         requests_waiting=request_service.awaiting_me(me, relative_ids),
         balance=balance,
         stars=stars.from_earned(me, earned),

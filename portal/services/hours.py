@@ -10,7 +10,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import BindParameter, Select, func, select
 
 from portal.extensions import db
-from portal.models import CallUp, Community, HourLog, KioskDevice, Member, Service, Team
+from portal.models import (
+    CallUp,
+    Community,
+    HourLog,
+    KioskDevice,
+    Member,
+    Service,
+    Team,
+    TeamMembership,
+)
 from portal.models._time import utcnow
 from portal.models.hours import MAX_LOG_MINUTES
 from portal.services import audit, catalogue, credits, ledger, notifications, teams
@@ -394,6 +403,19 @@ def pending_minutes_select(member_id: int | BindParameter[int]) -> Select:
 
 def pending_minutes(member: Member) -> int:
     return db.session.scalar(pending_minutes_select(member.id))
+
+
+def queue_count_select(member_id: int | BindParameter[int]) -> Select:
+    """`pending_count` of the teams this member coordinates, as a select that can ride in the
+    top bar's statement (the dashboard)."""
+    coordinated = select(TeamMembership.team_id).where(
+        TeamMembership.member_id == member_id,
+        TeamMembership.status == "active",
+        TeamMembership.role == "coordinator",
+    )
+    return select(func.count(HourLog.id)).where(
+        HourLog.team_id.in_(coordinated), HourLog.status == "pending"
+    )
 
 
 def pending_count(team_ids: list[int]) -> int:

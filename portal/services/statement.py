@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import Integer, bindparam, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.models import Account, HourLog, JournalEntry, Member, Posting, Service, ServiceRequest
 
 
@@ -79,10 +79,6 @@ class StatementLine:
 # One alias for the whole process: `aliased(Member)` made per call cost ~4 ms a page (SQLAlchemy
 # builds proxies for all of Member's columns the first time an alias's column is used).
 _BENEFICIARY = aliased(Member, name="beneficiary")
-
-
-def _account_id(member: Member) -> int | None:
-    return db.session.scalar(select(Account.id).where(Account.member_id == member.id))
 
 
 def _request_id(memo: str) -> int | None:
@@ -181,36 +177,40 @@ def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: 
     return lines
 
 
-def _query(account_id: int):  # type: ignore[no-untyped-def]
-    return (
-        select(
-            Posting.id,
-            Posting.entry_id,
-            Posting.amount,
-            Posting.balance_after,
-            JournalEntry.created_at,
-            JournalEntry.kind,
-            JournalEntry.memo,
-            Member.name.label("actor_name"),
-        )
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .outerjoin(Member, Member.id == JournalEntry.actor_id)
-        .where(Posting.account_id == account_id)
-        .order_by(Posting.id.desc())
+# A member's lines, newest first: built once per process, with the member as a bound
+# parameter and their account found by subquery (no account: no lines).
+_ACCOUNT_OF = (
+    select(Account.id)
+    .where(Account.member_id == bindparam("statement_member_id", type_=Integer))
+    .scalar_subquery()
+)
+_LINES = (
+    select(
+        Posting.id,
+        Posting.entry_id,
+        Posting.amount,
+        Posting.balance_after,
+        JournalEntry.created_at,
+        JournalEntry.kind,
+        JournalEntry.memo,
+        Member.name.label("actor_name"),
     )
+    .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+    .outerjoin(Member, Member.id == JournalEntry.actor_id)
+    .where(Posting.account_id == _ACCOUNT_OF)
+    .order_by(Posting.id.desc())
+)
+_LINES_BEFORE = _LINES.where(Posting.id < bindparam("statement_before", type_=Integer))
 
 
 def page(
     member: Member, *, before: int | None, size: int
 ) -> tuple[list[StatementLine], int | None]:
     """One page of lines older than posting `before`, and the cursor of the next page."""
-    account_id = _account_id(member)
-    if account_id is None:
-        return [], None
-    stmt = _query(account_id)
-    if before is not None:
-        stmt = stmt.where(Posting.id < before)
-    rows = db.session.execute(stmt.limit(size + 1)).all()
+    stmt = _LINES if before is None else _LINES_BEFORE
+    rows = db.session.execute(
+        stmt.limit(size + 1), {"statement_member_id": member.id, "statement_before": before}
+    ).all()
     lines = _lines(rows[:size], member.id)
     next_cursor = lines[-1].posting_id if len(rows) > size else None
     return lines, next_cursor

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, Select, exists, func, select
 from sqlalchemy.orm import selectinload
 
 from portal.clock import today_local
@@ -31,6 +31,19 @@ def active_teams_of(member: Member) -> list[Team]:
                 Team.archived.is_(False),
             )
             .order_by(Team.name)
+        )
+    )
+
+
+def in_a_team_select(member_id: int | BindParameter[int]) -> Select:
+    """Whether the member is in an active team (`active_teams_of` is not empty), as a select
+    that can ride in the top bar's statement (the dashboard)."""
+    return select(
+        exists().where(
+            TeamMembership.member_id == member_id,
+            TeamMembership.status == "active",
+            TeamMembership.team_id == Team.id,
+            Team.archived.is_(False),
         )
     )
 
