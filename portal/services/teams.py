@@ -7,7 +7,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BindParameter, Select, exists, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.clock import today_local
 from portal.extensions import db
@@ -154,8 +154,9 @@ def roster(team: Team) -> list[RosterRow]:
             .where(TeamMembership.team_id == team.id, TeamMembership.status == "active")
             .order_by(TeamMembership.role.desc(), TeamMembership.id)
             .limit(500)
-            # Each row shows the member's name: one batched load, not one per row.
-            .options(selectinload(TeamMembership.member))
+            # Each row shows the member's name: joined, not one load per row (nor a second
+            # statement).
+            .options(joinedload(TeamMembership.member))
         )
     )
     ids = [m.member_id for m in memberships]
