@@ -23,6 +23,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        # A pooled SQLite connection is a file handle, never dropped by a server: the
+        # pre-ping (a SELECT 1 before every request's first statement) buys nothing there.
+        # PostgreSQL keeps it (a restarted server leaves stale connections in the pool).
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["pool_pre_ping"] = False
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     proxies = int(app.config.get("PROXIES") or 0)
     if proxies:
         # Behind N proxies the client address, scheme and host come from their headers, so

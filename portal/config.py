@@ -85,6 +85,10 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         ],
         "COMPRESS_ALGORITHM": ["gzip"],
         "COMPRESS_MIN_SIZE": 500,
+        # zlib level 1, not Flask-Compress's 6: on our 5–85 KiB pages it takes 40–55 % less
+        # CPU (a coordinator's roster: 4.3 -> 1.9 ms under load) for 5–14 % more bytes
+        # (the 36 KiB approval queue: 3.9 -> 4.4 KiB on the wire).
+        "COMPRESS_LEVEL": int(os.environ.get("PORTAL_COMPRESS_LEVEL", "1")),
         "PAGE_SIZE": 50,
         # A coordinator's queue page: 25 rows fit a phone and keep the page light.
         "APPROVALS_PAGE_SIZE": 25,
