@@ -210,5 +210,7 @@ def init_app(app: Flask) -> None:
             "html_lang": "zh-CN" if locale.startswith("zh") else "en",
             "elder_mode": elder_mode(),
             "top": TopBar(current_user.id if current_user.is_authenticated else None),
+            # Over Flask-WTF's context processor, which offers its own `generate_csrf`.
+            "csrf_token": csrf_token,
             **_labels(),
         }
