@@ -80,6 +80,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.approvals.routes import bp as approvals_bp
     from portal.auth.routes import bp as auth_bp
     from portal.callups.routes import bp as callups_bp
+    from portal.clearing.routes import bp as clearing_bp
     from portal.family.routes import bp as family_bp
     from portal.grids.routes import bp as grids_bp
     from portal.hours.routes import bp as hours_bp
@@ -89,6 +90,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.me.routes import bp as me_bp
     from portal.members.routes import bp as members_bp
     from portal.notifications.routes import bp as notifications_bp
+    from portal.pool.routes import bp as pool_bp
     from portal.reports.routes import bp as reports_bp
     from portal.requests.routes import bp as requests_bp
     from portal.teams.routes import bp as teams_bp
@@ -111,6 +113,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         places_bp,
         callups_bp,
         grids_bp,
+        clearing_bp,
+        pool_bp,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -119,6 +119,8 @@ REQUEST_EVENT_LABELS = {
     "escalated": _l("Escalated"),
     "followup_opened": _l("Follow-up opened for the grid worker"),
     "followup_closed": _l("Follow-up outcome recorded"),
+    "pool_asked": _l("The public-welfare pool was asked to pay"),
+    "pool_approved": _l("A coordinator approved: the public-welfare pool pays"),
 }
 
 REVIEW_REASON_LABELS = {
@@ -213,6 +215,11 @@ def notification_text(kind: str, params: dict) -> str:
             name=params.get("name", ""),
             service=params.get("service", ""),
             minutes=params.get("minutes", ""),
+        ),
+        "request_pool_asked": _l(
+            "%(service)s: the public-welfare pool is asked to pay. Please approve it or "
+            "leave it to the community.",
+            service=params.get("service", ""),
         ),
         "request_confirmed_review": _l(
             "Your service was confirmed (%(minutes)s minutes, %(rating)s stars). A coordinator "

@@ -25,13 +25,14 @@ from portal.models import (
     JournalEntry,
     Notification,
     PasswordResetCode,
+    PoolBeneficiary,
     Service,
     ServiceRequest,
     StreetOffice,
     Team,
     TeamMembership,
 )
-from portal.services import callups, devices, grids, hours, ledger, passbook
+from portal.services import callups, devices, grids, hours, ledger, passbook, pool
 from portal.services import requests as req
 from tests.conftest import empty_all_tables
 from tests.support import World, build_world, log_hours, make_member
@@ -123,6 +124,8 @@ def _snapshot() -> tuple[object, ...]:
             )
         ),
         tuple(db.session.execute(select(PasswordResetCode.id, PasswordResetCode.spent_at))),
+        tuple(db.session.execute(select(ServiceRequest.id, ServiceRequest.pool_status))),
+        tuple(db.session.execute(select(PoolBeneficiary.id).order_by(PoolBeneficiary.id))),
     )
 
 
@@ -523,6 +526,23 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
         {**ADMIN_ONLY, "admin": 403, "city_admin": 303},
     ),
     ("POST", "/admin/city/street-admins", {**ADMIN_ONLY, "admin": 403, "city_admin": 303}),
+    # 通存通兑 and the pool paying requests (issue 12): the city and street offices see each
+    # community's net position; a community's admins name whom its pool serves (and read
+    # its statement with its coordinators); a coordinator, not the resident, approves.
+    (
+        "GET",
+        "/reports/clearing",
+        {**ADMIN_ONLY, "admin": 403, "street_admin": 200, "city_admin": 200},
+    ),
+    ("GET", "/pool", {**ADMIN_PAGES, "coordinator": 200, "other_coordinator": 200}),
+    ("POST", "/pool/categories", {**ADMIN_PAGES, "admin": 422, "other_admin": 422}),
+    ("POST", "/pool/members", {**ADMIN_PAGES, "admin": 303, "other_admin": 422}),
+    ("POST", "/pool/{poolline}/remove", ADMIN_ONLY),
+    (
+        "POST",
+        "/requests/{poolask}/pool",
+        {**COORDINATOR_ONLY, "other_coordinator": 303, "admin": 303},
+    ),
 ]
 # A kiosk browser is sent back to its start screen from every page that is not a kiosk
 # screen (302), member pages about the kiosk included.
@@ -605,6 +625,18 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
     ):
         db.session.add(Notification(member_id=member.id, kind="join_accepted", params="{}"))
     grid_ids, grid_people = _grid_world(world, now_local() - timedelta(minutes=10))
+    poolline = pool.name_member(world.admin, world.resident.member_no)
+    ledger.transfer(
+        "hours",
+        ledger.issuance_account(world.community.id),
+        ledger.pool_account(world.community.id),
+        60,
+        idempotency_key="matrix:pool",
+    )
+    poolask = req.post(
+        world.resident,
+        req.RequestFields(world.service.id, start, "家里", "", 60, False, ask_pool=True),
+    )
     device, enrol = devices.register_device(world.admin, "二楼")
     spare, _spare_enrol = devices.register_device(world.admin, "活动室")
     printed = devices.print_place_code(world.admin, "巡逻岗")
@@ -679,6 +711,8 @@ def _build() -> tuple[World, dict[str, object], dict[str, object]]:
         callup=callup.id,
         passbook=_passbook_token(world),
         community=world.community.id,
+        poolline=poolline.id,
+        poolask=poolask.id,
         grid_people=grid_people,
         **grid_ids,
         **requests,

@@ -10,6 +10,7 @@ from portal.models.idempotency import FormKey
 from portal.models.kiosk import CheckIn, KioskDevice, PrintedPlaceCode
 from portal.models.ledger import Account, JournalEntry, LedgerHead, Posting
 from portal.models.member import Member
+from portal.models.pool import PoolBeneficiary
 from portal.models.requests import FamilyLink, RequestEvent, ServiceRequest
 from portal.models.reset import PasswordResetCode
 from portal.models.team import Team, TeamMembership
@@ -42,6 +43,7 @@ __all__ = [
     "ServiceRequest",
     "PasswordResetCode",
     "Posting",
+    "PoolBeneficiary",
     "Service",
     "Team",
     "TeamMembership",

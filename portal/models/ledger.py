@@ -11,7 +11,11 @@ from portal.extensions import db
 from portal.models._time import utcnow
 
 # "pool": a community's public-welfare pool (公益池), fed by members' donated excess.
-ACCOUNT_KINDS = ("member", "issuance", "escrow", "pool")
+# "clearing": a community's position against the others (通存通兑). An entry that moves
+# hours between communities posts to each one's clearing account so that every community's
+# own postings still sum to zero; positive means the community owes the others, negative
+# that it is owed. All clearing accounts together sum to zero.
+ACCOUNT_KINDS = ("member", "issuance", "escrow", "pool", "clearing")
 ENTRY_KINDS = (
     "hours",  # approved service: issuance → volunteer
     "redeem_hold",  # member → escrow when a paid request is posted
@@ -27,7 +31,8 @@ class Account(db.Model):
     __tablename__ = "accounts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # "member:<id>", "issuance:<community id>", "escrow:<community id>", "pool:<community id>"
+    # "member:<id>", "issuance:<community id>", "escrow:<community id>", "pool:<community id>",
+    # "clearing:<community id>"
     code: Mapped[str] = mapped_column(String(40), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
@@ -36,7 +41,9 @@ class Account(db.Model):
     balance: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (
-        CheckConstraint("kind IN ('member', 'issuance', 'escrow', 'pool')", name="kind"),
+        CheckConstraint(
+            "kind IN ('member', 'issuance', 'escrow', 'pool', 'clearing')", name="kind"
+        ),
         # The backstop: whatever the code does, a member never owes time.
         CheckConstraint("kind <> 'member' OR balance >= 0", name="member_not_negative"),
         CheckConstraint("kind <> 'escrow' OR balance >= 0", name="escrow_not_negative"),

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.models._time import utcnow
-from portal.models.community import Service
+from portal.models.community import Community, Service
 from portal.models.grid import Grid
 from portal.models.member import Member
 
@@ -57,6 +57,13 @@ class ServiceRequest(db.Model):
     resolution_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("journal_entries.id"), unique=True
     )
+    # 通存通兑: the community whose escrow holds the requester's hours when they are a member
+    # of another community than the one the service is in (None: the request's own).
+    funding_community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"))
+    # The public-welfare pool (公益池) pays: "asked" by the resident or on their behalf,
+    # "approved" by a coordinator, who is then its witness (the pool's hold is made).
+    pool_status: Mapped[str | None] = mapped_column(String(8))
+    pool_approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     hour_log_id: Mapped[int | None] = mapped_column(ForeignKey("hour_logs.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # 派单 by grid: the (micro-)grid the need is in. Its grid worker sees it first; until
@@ -85,6 +92,7 @@ class ServiceRequest(db.Model):
     assignee: Mapped[Member | None] = relationship(foreign_keys=[assignee_id])
     grid: Mapped[Grid | None] = relationship()
     service: Mapped[Service] = relationship()
+    funding_community: Mapped[Community | None] = relationship(foreign_keys=[funding_community_id])
 
     __table_args__ = (
         CheckConstraint(
@@ -103,7 +111,14 @@ class ServiceRequest(db.Model):
         ),
         Index("ix_service_requests_grid", "grid_id", "status", "id"),
         Index("ix_service_requests_escalation", "status", "escalation_level", "created_at"),
-        CheckConstraint("pay_with_hours OR held_minutes = 0", name="held_only_when_paid"),
+        CheckConstraint(
+            "pay_with_hours OR pool_status = 'approved' OR held_minutes = 0",
+            name="held_only_when_paid",
+        ),
+        CheckConstraint(
+            "pool_status IS NULL OR (pool_status IN ('asked', 'approved') AND NOT pay_with_hours)",
+            name="pool_status",
+        ),
         Index("ix_service_requests_board", "community_id", "status", "id"),
         Index("ix_service_requests_requester", "requester_id", "id"),
         Index("ix_service_requests_assignee", "assignee_id", "id"),

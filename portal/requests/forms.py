@@ -80,6 +80,11 @@ class RequestForm(AsksUnit, OnceForm):
         validators=[Length(max=500, message=_l("Keep the note under 500 characters."))],
     )
     pay_with_hours = BooleanField(_l("Pay with my banked hours"))
+    # The public-welfare pool (公益池) pays for residents the community named, once a
+    # coordinator approves.
+    ask_pool = BooleanField(_l("Ask the community's public-welfare pool to pay"))
+    # 通存通兑: the community where the service is wanted (where the resident lives now).
+    community = HiddenField()
     for_member = StringField(
         _l("For another person: their member number (optional)"),
         render_kw={"inputmode": "numeric"},

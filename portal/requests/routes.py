@@ -21,9 +21,9 @@ from portal.grids.forms import ComplaintForm, OutcomeForm
 from portal.htmx import render
 from portal.i18n import CATEGORY_LABELS
 from portal.inputs import parse_int
-from portal.models import Grid, Member, Service, ServiceRequest
+from portal.models import Community, Grid, Member, Service, ServiceRequest
 from portal.requests.forms import ConfirmForm, DispatchForm, DoneForm, FilterForm, RequestForm
-from portal.services import credits, family, grid_requests, grids, ledger
+from portal.services import credits, family, grid_requests, grids, ledger, pool
 from portal.services import requests as request_service
 from portal.services.errors import AlreadyDecided, DomainError
 
@@ -115,11 +115,24 @@ def _for_member_id(form: RequestForm) -> int | None:
     return member_id
 
 
-def _grid_id(form: RequestForm, me: Member) -> int | None:
-    """The grid a building poster set (?grid=), when it is one of the member's community."""
+def _grid_id(form: RequestForm, community_id: int) -> int | None:
+    """The grid a building poster set (?grid=), when it is one of the request's community."""
     grid_id = parse_int(form.grid.data or request.args.get("grid"), low=1, high=2**31 - 1)
     grid = db.session.get(Grid, grid_id) if grid_id else None
-    return grid.id if grid is not None and grid.community_id == me.community_id else None
+    return grid.id if grid is not None and grid.community_id == community_id else None
+
+
+def _where(form: RequestForm, me: Member) -> Community:
+    """Where the service is wanted (通存通兑): the form's or the link's community, else the
+    member's own. Anything unknown falls back to their own community."""
+    community_id = parse_int(form.community.data or request.args.get("community"), low=1)
+    where = db.session.get(Community, community_id) if community_id else None
+    return where or db.session.get(Community, me.community_id)  # type: ignore[return-value]
+
+
+def _communities() -> list[Community]:
+    """The city's communities (tens), for "where do you live now"."""
+    return list(db.session.scalars(select(Community).order_by(Community.name).limit(500)))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -127,9 +140,12 @@ def _grid_id(form: RequestForm, me: Member) -> int | None:
 def new() -> Response | tuple[str, int]:
     me = current_member()
     form = RequestForm()
+    where = _where(form, me)
+    where_id = where.id
+    form.community.data = str(where_id)
     if not form.grid.data and request.args.get("grid"):
-        form.grid.data = str(_grid_id(form, me) or "")
-    _fill_services(form, me.community_id)
+        form.grid.data = str(_grid_id(form, where_id) or "")
+    _fill_services(form, where_id)
     form.offer_days(today_local())
     if form.validate_on_submit():
         done = submit_once(
@@ -143,9 +159,11 @@ def new() -> Response | tuple[str, int]:
                     note=form.note.data or "",
                     minutes=form.parsed_minutes,
                     pay_with_hours=bool(form.pay_with_hours.data),
+                    ask_pool=bool(form.ask_pool.data),
                 ),
                 for_member_id=_for_member_id(form),
-                grid_id=_grid_id(form, me),
+                grid_id=_grid_id(form, where_id),
+                community_id=where_id,
             ),
             answer=lambda created: url_for("requests.show", request_id=created.id),
         )
@@ -157,11 +175,13 @@ def new() -> Response | tuple[str, int]:
                 )
             return redirect(done.url or url_for("requests.index", view="mine"), 303)
         # The rollback expired the choices' rows: fill them again for the page.
-        _fill_services(form, me.community_id)
+        _fill_services(form, where_id)
     status = 422 if request.method == "POST" else 200
     return render(
         "requests/new.html",
         form=form,
+        where_id=where_id,
+        communities=_communities(),
         available=ledger.balance_of(me),
         dispatcher=request_service.is_dispatcher(me, me.community_id),
         relatives=family.relatives(me),
@@ -191,6 +211,11 @@ def _page(service_request: ServiceRequest, **forms: Any) -> str:
         may_act=request_service.may_act_for(me, service_request.requester_id),
         may_serve=request_service.may_serve(me, service_request),
         may_consent=request_service.may_consent(me, service_request),
+        may_approve_pool=service_request.pool_status == "asked"
+        and request_service.may_approve_pool(me, service_request),
+        pool_balance=pool.balance(service_request.community_id)
+        if service_request.pool_status == "asked"
+        else None,
         may_verify=credits.may_verify(me, service_request.requester),
         is_assignee=service_request.assignee_id == me.id,
         started=request_service.has_started(service_request),
@@ -335,6 +360,16 @@ def consent(request_id: int) -> Response:
         request_id,
         lambda: request_service.consent(current_member(), request_id, agree=True),
         _("Thank you. The hours are reserved and volunteers can now see the request."),
+    )
+
+
+@bp.post("/<int:request_id>/pool")
+@login_required
+def approve_pool(request_id: int) -> Response:
+    return _simple(
+        request_id,
+        lambda: request_service.approve_pool(current_member(), request_id),
+        _("Approved: the public-welfare pool pays for this request. Its time is reserved."),
     )
 
 

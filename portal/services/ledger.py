@@ -68,6 +68,35 @@ def pool_account(community_id: int) -> Account:
     return _get_or_create_account(f"pool:{community_id}", "pool", community_id, None)
 
 
+def clearing_account(community_id: int) -> Account:
+    """The community's position against the others (通存通兑): positive, it owes them."""
+    return _get_or_create_account(f"clearing:{community_id}", "clearing", community_id, None)
+
+
+def _cleared(lines: Sequence[tuple[Account, int]]) -> list[tuple[Account, int]]:
+    """`lines` plus, when they move hours between communities, one clearing posting per
+    community that balances that community's own postings: every community's books sum
+    to zero on every entry, and the clearing accounts carry the net between them (they sum
+    to zero because the entry does). A clearing line already in `lines` (a reversal) is
+    counted like any other, so an entry that is already balanced per community gains
+    nothing."""
+    per_community: dict[int, int] = {}
+    for account, amount in lines:
+        per_community[account.community_id] = per_community.get(account.community_id, 0) + amount
+    if not any(per_community.values()):
+        return list(lines)
+    merged: dict[int, tuple[Account, int]] = {}
+    for account, amount in lines:
+        held = merged.get(account.id)
+        merged[account.id] = (account, amount + (held[1] if held else 0))
+    for community_id, net in sorted(per_community.items()):
+        if net:
+            account = clearing_account(community_id)
+            held = merged.get(account.id)
+            merged[account.id] = (account, -net + (held[1] if held else 0))
+    return [(account, amount) for account, amount in merged.values() if amount]
+
+
 @dataclass(frozen=True)
 class Cap:
     """The storage cap on one member account an entry credits: at most `limit` minutes;
@@ -205,6 +234,7 @@ def post_entry(
         return existing
     if cap is not None:
         lines = _capped(lines, cap)
+    lines = _cleared(lines)
 
     # Move balances in account-id order; a member may never go below zero.
     planned: list[tuple[int, int, int]] = []
@@ -215,7 +245,7 @@ def post_entry(
             .values(balance=Account.balance + amount)
             .returning(Account.balance)
         )
-        if account.kind != "issuance":
+        if account.kind not in ("issuance", "clearing"):
             stmt = stmt.where(Account.balance + amount >= 0)
         if cap is not None and account.id == cap.account.id and amount > 0:
             # The backstop of the check above: never past the cap, whatever raced.
@@ -408,10 +438,13 @@ def verify(batch: int = 5000) -> VerifyReport:
             f"ledger head: expects {head.entry_count} entries ending in {head.last_hash[:12]}…, "
             f"found {report.entries} ending in {expected_prev[:12]}… (entries removed?)"
         )
+    clearing_total = 0
     for account in db.session.execute(
         select(Account.id, Account.code, Account.kind, Account.balance).order_by(Account.id)
     ):
         report.accounts += 1
+        if account.kind == "clearing":
+            clearing_total += sums.get(account.id, 0)
         from_postings = sums.get(account.id, 0)
         if account.balance != from_postings:
             report.problems.append(
@@ -420,6 +453,9 @@ def verify(batch: int = 5000) -> VerifyReport:
             )
         if account.kind == "member" and from_postings < 0:
             report.problems.append(f"account {account.id} ({account.code}): negative balance")
+    if clearing_total != 0:
+        # What one community owes the others is what the others are owed (通存通兑).
+        report.problems.append(f"clearing accounts sum to {clearing_total}, not 0")
     report.total_minutes = sum(sums.values())
     if report.total_minutes != 0:
         report.problems.append(f"all accounts sum to {report.total_minutes}, not 0")

@@ -30,6 +30,7 @@ KINDS = (
     "request_confirmed",
     "request_confirmed_review",
     "request_consent",
+    "request_pool_asked",
     "request_cancelled",
     "family_proposed",
     "gift_received",

@@ -18,6 +18,7 @@ from sqlalchemy import BindParameter, Select, and_, false, func, or_, select
 from portal.clock import now_local, today_local, utc_now
 from portal.extensions import db
 from portal.models import (
+    Account,
     Community,
     Grid,
     HourLog,
@@ -40,6 +41,7 @@ from portal.services import (
     ledger,
     members,
     notifications,
+    pool,
     teams,
 )
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden, InsufficientBalance
@@ -54,6 +56,8 @@ class RequestFields:
     note: str
     minutes: int | None
     pay_with_hours: bool
+    # Ask the community's public-welfare pool to pay (a coordinator approves it).
+    ask_pool: bool = False
 
 
 # --- who may do what ------------------------------------------------------------------
@@ -155,7 +159,10 @@ def post(
     *,
     for_member_id: int | None = None,
     grid_id: int | None = None,
+    community_id: int | None = None,
 ) -> ServiceRequest:
+    """Post a need. `community_id` is where the service is wanted (where the resident lives
+    now, 通存通兑); by default the requester's own community."""
     requester = poster
     if for_member_id is not None and for_member_id != poster.id:
         other = db.session.get(Member, for_member_id)
@@ -169,8 +176,11 @@ def post(
         ):
             raise Forbidden(_l("Only a coordinator or a linked relative may post for someone."))
         requester = other
+    where = db.session.get(Community, community_id or requester.community_id)
+    if where is None:
+        raise DomainError(_l("Choose a community from the list."), field="community")
     service = db.session.get(Service, fields.service_id) if fields.service_id else None
-    if service is None or service.community_id != requester.community_id or not service.active:
+    if service is None or service.community_id != where.id or not service.active:
         raise DomainError(_l("Choose a service from the list."), field="service")
     if fields.wanted_at is None:
         raise DomainError(_l("Enter when you need the service."), field="when")
@@ -184,35 +194,36 @@ def post(
         raise DomainError(
             _l("Enter an estimate between 1 and 720 minutes (12 hours)."), field="minutes"
         )
-    community = db.session.get(Community, requester.community_id)
-    assert community is not None
+    funding: int | None = None
+    if fields.pay_with_hours and fields.ask_pool:
+        raise DomainError(
+            _l("Choose one: your banked hours or the public-welfare pool."), field="ask_pool"
+        )
     if fields.pay_with_hours:
         if not service.redeemable:
             raise DomainError(
                 _l("This service cannot be paid with banked hours."), field="pay_with_hours"
             )
-        if community.redemption_min_age and age_of(requester) < community.redemption_min_age:
-            raise DomainError(
-                _l(
-                    "In this community, banked hours can be used from age %(age)s. The "
-                    "community can still fund this request: untick the box.",
-                    age=community.redemption_min_age,
-                ),
-                field="pay_with_hours",
-            )
+        # The hours are held where they were banked: the requester's account's community.
+        funding = ledger.member_account(requester).community_id
+        _check_redemption_age(requester, {where.id, funding, requester.community_id})
+    if fields.ask_pool:
+        pool.check_serves(where.id, requester)
     grid = (
         db.session.get(Grid, grid_id or requester.grid_id)
         if (grid_id or requester.grid_id)
         else None
     )
-    if grid is not None and grid.community_id != requester.community_id:
+    if grid is not None and grid.community_id != where.id:
         grid = None
     request = ServiceRequest(
         grid_id=grid.id if grid else None,
         # A need of a grid goes first to its grid worker and its party members.
         open_to_community=grid is None,
         party_until=utc_now() + party_head_start() if grid else None,
-        community_id=requester.community_id,
+        community_id=where.id,
+        funding_community_id=funding,
+        pool_status="asked" if fields.ask_pool else None,
         requester_id=requester.id,
         posted_by_id=poster.id,
         service_id=service.id,
@@ -243,9 +254,38 @@ def post(
     if fields.pay_with_hours:
         _hold(request, requester, poster)
     _event(request, poster, "posted")
+    if fields.ask_pool:
+        _event(request, poster, "pool_asked")
+        for member_id in coordinators_of(request.community_id):
+            notifications.notify(
+                member_id,
+                "request_pool_asked",
+                "requests.show",
+                link_args={"request_id": request.id},
+                service=service.name,
+            )
     if grid is not None:
         _tell_grid_workers(request, grid)
     return request
+
+
+def _check_redemption_age(requester: Member, community_ids: set[int]) -> None:
+    """Every community the redemption touches keeps its minimum age (the strictest wins):
+    moving between communities never lowers it."""
+    ages = [
+        c.redemption_min_age
+        for c in db.session.scalars(select(Community).where(Community.id.in_(community_ids)))
+        if c.redemption_min_age
+    ]
+    if ages and age_of(requester) < max(ages):
+        raise DomainError(
+            _l(
+                "In this community, banked hours can be used from age %(age)s. The "
+                "community can still fund this request: untick the box.",
+                age=max(ages),
+            ),
+            field="pay_with_hours",
+        )
 
 
 def _heads_building_of(head: Member, resident: Member) -> bool:
@@ -273,11 +313,11 @@ def _hold(request: ServiceRequest, requester: Member, actor: Member) -> None:
         entry = ledger.transfer(
             "redeem_hold",
             ledger.member_account(requester),
-            ledger.escrow_account(requester.community_id),
+            _escrow(request),
             request.estimate_minutes,
             idempotency_key=f"request:{request.id}:hold",
             memo=f"request:{request.id}",
-            community_id=requester.community_id,
+            community_id=request.funding_community_id or request.community_id,
             actor=actor,
         )
     except InsufficientBalance as exc:
@@ -292,6 +332,79 @@ def _hold(request: ServiceRequest, requester: Member, actor: Member) -> None:
         ) from exc
     request.held_minutes = request.estimate_minutes
     request.hold_entry_id = entry.id
+
+
+def _escrow(request: ServiceRequest) -> Account:
+    """Where the request's hold sits: the escrow of the community whose hours pay it (the
+    requester's own, or the pool's community). A hold never crosses communities; only the
+    settlement does, and the ledger clears it."""
+    return ledger.escrow_account(request.funding_community_id or request.community_id)
+
+
+def _payer(request: ServiceRequest) -> Account:
+    """The account a hold came from, and where what is not spent goes back."""
+    if request.pool_status == "approved":
+        return ledger.pool_account(request.community_id)
+    return ledger.member_account(request.requester)
+
+
+def is_pool_paid(request: ServiceRequest) -> bool:
+    return request.pool_status == "approved"
+
+
+def may_approve_pool(actor: Member, request: ServiceRequest) -> bool:
+    """A coordinator or admin of the request's community who is neither the resident, the
+    poster, the volunteer, nor family of any of them: the approval witnesses the credit."""
+    if not is_dispatcher(actor, request.community_id):
+        return False
+    people = [request.requester_id, request.posted_by_id, request.assignee_id]
+    return not any(credits.related(actor, member_id) for member_id in people)
+
+
+def approve_pool(actor: Member, request_id: int) -> ServiceRequest:
+    """A coordinator agrees that the pool pays this request: its estimate is held (pool →
+    escrow), settled like any paid request when the resident confirms."""
+    request = _locked(request_id)
+    if not is_dispatcher(actor, request.community_id):
+        raise Forbidden(_l("Only a coordinator of this community can approve the pool's payment."))
+    if not may_approve_pool(actor, request):
+        raise Forbidden(
+            _l(
+                "Nobody approves the pool's payment for a request of their own, their "
+                "family's, or one they serve: ask another coordinator."
+            )
+        )
+    if request.pool_status != "asked":
+        raise AlreadyDecided(_l("This request has moved on; the page shows where it is now."))
+    _expect(request, "open", "dispatched", "accepted")
+    pool.check_serves(request.community_id, request.requester)
+    try:
+        entry = ledger.transfer(
+            "redeem_hold",
+            ledger.pool_account(request.community_id),
+            ledger.escrow_account(request.community_id),
+            request.estimate_minutes,
+            idempotency_key=f"request:{request.id}:hold",
+            memo=f"request:{request.id}",
+            community_id=request.community_id,
+            actor=actor,
+        )
+    except InsufficientBalance as exc:
+        raise DomainError(
+            _l(
+                "The public-welfare pool is short: it holds %(available)s minutes and this "
+                "request needs %(needed)s. The community can still fund it.",
+                available=pool.balance(request.community_id),
+                needed=request.estimate_minutes,
+            )
+        ) from exc
+    request.pool_status = "approved"
+    request.pool_approved_by_id = actor.id
+    request.funding_community_id = request.community_id
+    request.held_minutes = request.estimate_minutes
+    request.hold_entry_id = entry.id
+    _event(request, actor, "pool_approved", str(request.estimate_minutes))
+    return request
 
 
 def may_consent(actor: Member, request: ServiceRequest) -> bool:
@@ -325,10 +438,20 @@ def may_serve(volunteer: Member, request: ServiceRequest) -> bool:
     return not (
         credits.related(volunteer, request.requester_id)
         or credits.related(volunteer, request.posted_by_id)
+        # The coordinator who approved the pool's payment witnessed it: not theirs to earn.
+        or credits.related(volunteer, request.pool_approved_by_id)
     )
 
 
 def _check_not_related(volunteer: Member, request: ServiceRequest, field: str | None) -> None:
+    if credits.related(volunteer, request.pool_approved_by_id):
+        raise DomainError(
+            _l(
+                "The coordinator who approved the pool's payment, or their family, cannot "
+                "serve this request."
+            ),
+            field=field,
+        )
     if not may_serve(volunteer, request):
         raise DomainError(
             _l("Nobody serves a request posted by or for themselves or their family."),
@@ -467,19 +590,23 @@ def confirm(actor: Member, request_id: int, rating: int | None, comment: str) ->
     volunteer = db.session.get(Member, request.assignee_id)
     assert volunteer is not None and request.minutes_spent is not None
     spent = request.minutes_spent
-    paid = min(spent, request.held_minutes) if request.pay_with_hours else 0
+    held = request.pay_with_hours or is_pool_paid(request)
+    paid = min(spent, request.held_minutes) if held else 0
     funded = spent - paid
     reason = credits.review_reason(request.requester, request.estimate_minutes, spent)
     credit_now = funded if reason is None else 0
 
     entry = None
-    if request.pay_with_hours:
+    if held:
+        # The hold settles from its escrow; what is not spent goes back to whoever paid (the
+        # resident, or the pool). When the hours were banked in another community than the
+        # volunteer's, the ledger adds the clearing postings between the two.
         lines = [
-            (ledger.escrow_account(request.community_id), -request.held_minutes),
+            (_escrow(request), -request.held_minutes),
             (ledger.member_account(volunteer), paid + credit_now),
         ]
         if request.held_minutes - paid:
-            lines.append((ledger.member_account(request.requester), request.held_minutes - paid))
+            lines.append((_payer(request), request.held_minutes - paid))
         if credit_now:
             # Longer than reserved: the resident never pays more than the hold; the
             # community funds the extra time, as for any approved service.
@@ -571,15 +698,15 @@ def cancel(actor: Member, request_id: int) -> ServiceRequest:
     if not (may_act_for(actor, request.requester_id) or may_dispatch(actor, request)):
         raise Forbidden(_l("Only the requester, their family or a coordinator can cancel."))
     _expect(request, "awaiting_consent", "open", "dispatched", "accepted")
-    if request.pay_with_hours and request.held_minutes:
+    if (request.pay_with_hours or is_pool_paid(request)) and request.held_minutes:
         entry = ledger.transfer(
             "redeem_release",
-            ledger.escrow_account(request.community_id),
-            ledger.member_account(request.requester),
+            _escrow(request),
+            _payer(request),
             request.held_minutes,
             idempotency_key=f"request:{request.id}:resolve",
             memo=f"request:{request.id}",
-            community_id=request.community_id,
+            community_id=request.funding_community_id or request.community_id,
             actor=actor,
         )
         request.resolution_entry_id = entry.id
