@@ -3,7 +3,7 @@ community whose escrow funds a request, the pool's approval on a request, and th
 residents a community's pool may serve
 
 Revision ID: 0ea991255368
-Revises: b4c1d2e3f405
+Revises: 9d3f6b2a7c10
 Create Date: 2026-11-29 12:00:21.960584
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0ea991255368'
-down_revision = 'b4c1d2e3f405'
+down_revision = '9d3f6b2a7c10'
 branch_labels = None
 depends_on = None
 
