@@ -12,6 +12,7 @@ from portal.models.ledger import Account, JournalEntry, LedgerHead, Posting
 from portal.models.member import Member
 from portal.models.requests import FamilyLink, RequestEvent, ServiceRequest
 from portal.models.reset import PasswordResetCode
+from portal.models.rollups import MonthlyHours
 from portal.models.team import Team, TeamMembership
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "LedgerHead",
     "FamilyLink",
     "Member",
+    "MonthlyHours",
     "RequestEvent",
     "ServiceRequest",
     "PasswordResetCode",

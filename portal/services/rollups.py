@@ -1,0 +1,330 @@
+"""The monthly rollup of approved service (`monthly_hours`), kept exact in the same
+transaction as the change that moves it.
+
+What it sums: every hour log with status "approved", by community, month of the service
+date, team, service, the volunteer's party mark and grid — with the member's *current* mark
+and grid, so the figures equal what a query over the raw rows says today.
+
+How it stays exact: hour logs become approved (hours.credit, requests confirmed, kiosk,
+activities, call-ups, corrections' replacements) and stop being approved (corrections) in
+several services, and a member's party mark and grid change in grids.py. Rather than trust
+every one of them (and every future one) to call in, the session's flush does: before each
+flush the changed hour logs and members are read from the unit of work (old values from the
+attribute history, new ones from the objects), and after the flush — still inside the
+transaction, on the same connection — the differences are added to the rollup rows with
+an atomic upsert (`minutes = minutes + delta`), in key order so concurrent writers lock rows
+in the same order. A rollback undoes the rollup with the change. Bulk `UPDATE hour_logs`
+statements would bypass it: there are none, and `flask reports check-rollups` would see one.
+
+`rebuild()` recomputes the table from the raw rows; `check()` compares the two.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, cast, delete, event, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, attributes
+
+from portal.extensions import db
+from portal.models import HourLog, Member, MonthlyHours
+from portal.models.rollups import NO_GRID
+
+# (community_id, month, team_id, service_id, party, grid_id)
+Key = tuple[int, date, int, int, bool, int]
+LOG_COLUMNS = ("community_id", "team_id", "service_id", "service_date", "member_id", "minutes")
+LOG_FIELDS = ("status", *LOG_COLUMNS)
+MEMBER_FIELDS = ("party_member", "grid_id")
+_PENDING = "rollups.pending"
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_start(column: Any) -> ColumnElement[date]:
+    """The first day of the month of a date column, in the database's own dialect."""
+    if db.engine.dialect.name == "postgresql":
+        return cast(func.date_trunc("month", column), db.Date)
+    return func.date(column, "start of month")
+
+
+# --- keeping it exact -------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    # (sign, community, team, service, service_date, member, minutes) per changed log
+    logs: list[tuple[int, int, int, int, date, int, int]] = field(default_factory=list)
+    # member id → (party, grid_id) before this flush, for members whose mark or grid moved
+    members_before: dict[int, tuple[bool, int]] = field(default_factory=dict)
+
+
+def _changed(obj: Any, names: tuple[str, ...]) -> bool:
+    return any(attributes.get_history(obj, n).has_changes() for n in names)
+
+
+def _new_state(obj: HourLog) -> tuple[int, int, int, date, int, int] | None:
+    if obj.status != "approved":
+        return None
+    return (
+        obj.community_id,
+        obj.team_id,
+        obj.service_id,
+        obj.service_date,
+        obj.member_id,
+        obj.minutes,
+    )
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """Note what this flush changes. Old values come from the database (what the rollup
+    already counts), not the attribute history, which lacks them for attributes set
+    without being loaded."""
+    pending: _Pending | None = session.info.get(_PENDING)
+    changed_logs: list[HourLog] = []
+    changed_members: list[Member] = []
+    for obj in session.new:
+        if isinstance(obj, HourLog) and obj.status == "approved":
+            changed_logs.append(obj)
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, HourLog) and (obj in session.deleted or _changed(obj, LOG_FIELDS)):
+            changed_logs.append(obj)
+        elif isinstance(obj, Member) and (obj in session.deleted or _changed(obj, MEMBER_FIELDS)):
+            changed_members.append(obj)
+    if not changed_logs and not changed_members:
+        return
+    pending = pending or session.info.setdefault(_PENDING, _Pending())
+    old_ids = [o.id for o in changed_logs if o.id is not None and o not in session.new]
+    was: dict[int, tuple[int, int, int, date, int, int]] = {}
+    if old_ids:
+        for row in session.execute(
+            select(HourLog.id, *(getattr(HourLog, n) for n in LOG_COLUMNS)).where(
+                HourLog.id.in_(old_ids), HourLog.status == "approved"
+            )
+        ):
+            service_date = row[4] if isinstance(row[4], date) else date.fromisoformat(row[4])
+            was[row[0]] = (row[1], row[2], row[3], service_date, row[5], row[6])
+    for obj in changed_logs:
+        before = was.get(obj.id) if obj.id is not None else None
+        after = None if obj in session.deleted else _new_state(obj)
+        if before == after:
+            continue
+        if before is not None:
+            pending.logs.append((-1, *before))
+        if after is not None:
+            pending.logs.append((1, *after))
+    ids = [m.id for m in changed_members if m.id not in pending.members_before]
+    if ids:
+        for mid, party, grid in session.execute(
+            select(Member.id, Member.party_member, Member.grid_id).where(Member.id.in_(ids))
+        ):
+            pending.members_before[mid] = (bool(party), grid or NO_GRID)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    pending: _Pending | None = session.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    conn = session.connection()
+    deltas: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
+    # 1. The logs that changed, with their volunteers' mark and grid as they were before
+    #    this flush (step 2 moves the member's logs on if those changed too).
+    member_ids = {row[5] for row in pending.logs}
+    attrs: dict[int, tuple[bool, int]] = {}
+    if member_ids:
+        for mid, party, grid in conn.execute(
+            select(Member.id, Member.party_member, Member.grid_id).where(
+                Member.id.in_(member_ids)
+            )
+        ):
+            attrs[mid] = (bool(party), grid or NO_GRID)
+    attrs.update(pending.members_before)
+    for sign, community, team, service, day, member, minutes in pending.logs:
+        party, grid = attrs[member]
+        d = deltas[(community, first_of_month(day), team, service, party, grid)]
+        d[0] += sign * minutes
+        d[1] += sign
+    # 2. Members whose party mark or grid changed: their approved logs (as now flushed)
+    #    move from the old key to the new.
+    if pending.members_before:
+        now_attrs = {
+            mid: (bool(party), grid or NO_GRID)
+            for mid, party, grid in conn.execute(
+                select(Member.id, Member.party_member, Member.grid_id).where(
+                    Member.id.in_(pending.members_before)
+                )
+            )
+        }
+        moving = {m: a for m, a in pending.members_before.items() if now_attrs.get(m) != a}
+        if moving:
+            rows = conn.execute(
+                select(
+                    HourLog.member_id,
+                    HourLog.community_id,
+                    HourLog.team_id,
+                    HourLog.service_id,
+                    HourLog.service_date,
+                    HourLog.minutes,
+                ).where(HourLog.member_id.in_(moving), HourLog.status == "approved")
+            )
+            for member, community, team, service, day, minutes in rows:
+                for sign, (party, grid) in ((-1, moving[member]), (1, now_attrs[member])):
+                    d = deltas[(community, first_of_month(day), team, service, party, grid)]
+                    d[0] += sign * minutes
+                    d[1] += sign
+    _apply(conn, deltas)
+
+
+def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
+    rows = [
+        {
+            "community_id": k[0],
+            "month": k[1],
+            "team_id": k[2],
+            "service_id": k[3],
+            "party": k[4],
+            "grid_id": k[5],
+            "minutes": d[0],
+            "logs": d[1],
+        }
+        for k, d in sorted(deltas.items())
+        if d != [0, 0]
+    ]
+    if not rows:
+        return
+    table = MonthlyHours.__table__
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    key = [c.name for c in table.primary_key.columns]
+    for row in rows:  # one statement each, in key order (lock order)
+        if row["minutes"] < 0 or row["logs"] < 0:
+            # Taking away what a row already counts: the row exists (an INSERT … ON
+            # CONFLICT would first test the negative candidate row against the CHECK).
+            where = [table.c[name] == row[name] for name in key]
+            conn.execute(
+                table.update()
+                .where(*where)
+                .values(
+                    minutes=table.c.minutes + row["minutes"], logs=table.c.logs + row["logs"]
+                )
+            )
+            continue
+        stmt = dialect.insert(table).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=key,
+            set_={
+                "minutes": table.c.minutes + stmt.excluded.minutes,
+                "logs": table.c.logs + stmt.excluded.logs,
+            },
+        )
+        conn.execute(stmt)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def init_app(_app: object) -> None:
+    """Listen on every ORM session (once per process)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "after_soft_rollback", lambda s, _t: _after_rollback(s))
+
+
+# --- rebuilding and checking ------------------------------------------------------------
+
+
+def _from_raw() -> Any:
+    month = month_start(HourLog.service_date)
+    grid = func.coalesce(Member.grid_id, NO_GRID)
+    return (
+        select(
+            HourLog.community_id,
+            month.label("month"),
+            HourLog.team_id,
+            HourLog.service_id,
+            Member.party_member,
+            grid.label("grid_id"),
+            func.sum(HourLog.minutes),
+            func.count(HourLog.id),
+        )
+        .join(Member, Member.id == HourLog.member_id)
+        .where(HourLog.status == "approved")
+        .group_by(
+            HourLog.community_id,
+            month,
+            HourLog.team_id,
+            HourLog.service_id,
+            Member.party_member,
+            grid,
+        )
+    )
+
+
+def _lock() -> None:
+    """Hold off writers while the table is rebuilt (SQLite's write lock already does)."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("LOCK TABLE monthly_hours IN EXCLUSIVE MODE"))
+
+
+def rebuild() -> int:
+    """Recompute the rollup from the raw rows in this transaction; returns its row count."""
+    _lock()
+    db.session.execute(delete(MonthlyHours))
+    source = _from_raw()
+    db.session.execute(
+        MonthlyHours.__table__.insert().from_select(
+            [
+                "community_id",
+                "month",
+                "team_id",
+                "service_id",
+                "party",
+                "grid_id",
+                "minutes",
+                "logs",
+            ],
+            source,
+        )
+    )
+    return int(db.session.scalar(select(func.count()).select_from(MonthlyHours)) or 0)
+
+
+def _as_key(row: Any) -> Key:
+    month = row[1] if isinstance(row[1], date) else date.fromisoformat(row[1])
+    return (int(row[0]), month, int(row[2]), int(row[3]), bool(row[4]), int(row[5]))
+
+
+def check() -> list[str]:
+    """The differences between the rollup and the raw rows (empty when they agree)."""
+    raw = {_as_key(r): (int(r[6]), int(r[7])) for r in db.session.execute(_from_raw())}
+    rolled = {
+        _as_key(r): (int(r[6]), int(r[7]))
+        for r in db.session.execute(
+            select(
+                MonthlyHours.community_id,
+                MonthlyHours.month,
+                MonthlyHours.team_id,
+                MonthlyHours.service_id,
+                MonthlyHours.party,
+                MonthlyHours.grid_id,
+                MonthlyHours.minutes,
+                MonthlyHours.logs,
+            ).where((MonthlyHours.minutes != 0) | (MonthlyHours.logs != 0))
+        )
+    }
+    problems = []
+    for key in sorted(raw.keys() | rolled.keys()):
+        if raw.get(key, (0, 0)) != rolled.get(key, (0, 0)):
+            community, month, team, service, party, grid = key
+            problems.append(
+                f"community {community} {month:%Y-%m} team {team} service {service} "
+                f"party {party} grid {grid}: rollup {rolled.get(key, (0, 0))} "
+                f"(minutes, logs), raw rows {raw.get(key, (0, 0))}"
+            )
+    return problems
