@@ -36,6 +36,4 @@ class MonthlyHours(db.Model):
     minutes: Mapped[int] = mapped_column(default=0)
     logs: Mapped[int] = mapped_column(default=0)
 
-    __table_args__ = (
-        CheckConstraint("minutes >= 0 AND logs >= 0", name="not_negative"),
-    )
+    __table_args__ = (CheckConstraint("minutes >= 0 AND logs >= 0", name="not_negative"),)

@@ -15,14 +15,16 @@ to honour it — "易存难兑" made visible before it happens.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import case, func, select
 
 from portal.extensions import db
-from portal.models import Account, HourLog, JournalEntry, Member, Posting
-from portal.services.reports import month_of, months_between
+from portal.models import Account, JournalEntry, Member, Posting
+from portal.services.report_scope import Scope
+from portal.services.reports import hour_sums, months_between
 
 BANDS = ("under_60", "60_69", "70_79", "80_plus")
 
@@ -66,38 +68,32 @@ class Liability:
     older_exceed_month: str | None
 
 
-def liability(community_id: int, today: date) -> Liability:
+def liability(community_ids: int | Sequence[int], today: date) -> Liability:
+    """The view for one community, or the sum over several (a street office, the city)."""
+    ids = (community_ids,) if isinstance(community_ids, int) else tuple(community_ids)
     band = _band_column(today)
     outstanding = dict.fromkeys(BANDS, 0)
     for name, minutes in db.session.execute(
         select(band, func.sum(Account.balance))
         .join(Member, Member.id == Account.member_id)
-        .where(Account.kind == "member", Account.community_id == community_id)
+        .where(Account.kind == "member", Account.community_id.in_(ids))
         .group_by(band)
     ):
         outstanding[name] = int(minutes or 0)
 
     first = _add_months(today.replace(day=1), -11)
-    month = month_of(HourLog.service_date)
-    delivered = dict(
-        db.session.execute(
-            select(month, func.sum(HourLog.minutes))
-            .where(
-                HourLog.community_id == community_id,
-                HourLog.status == "approved",
-                HourLog.service_date >= first,
-                HourLog.service_date <= today,
-            )
-            .group_by(month)
-        ).all()
-    )
+    # From the monthly rollup (the current month's days from the hour logs).
+    delivered: dict[str, int] = {}
+    scope = Scope(ids, None, first, today, True)
+    for _team, _service, m, _party, minutes in hour_sums(scope):
+        delivered[m] = delivered.get(m, 0) + minutes
     delivery = {m: int(delivered.get(m) or 0) for m in months_between(first, today)}
     average = sum(delivery.values()) // 12
     total = sum(outstanding.values())
     older = total - outstanding["under_60"]
 
     since = datetime.combine(today - timedelta(days=365), time.min)
-    growth_12 = _older_growth(community_id, today, _first_posting_since(since))
+    growth_12 = _older_growth(ids, today, _first_posting_since(since))
     growth = growth_12 // 12
     year_of_delivery = sum(delivery.values())
     exceed_in: int | None
@@ -151,13 +147,13 @@ def _first_posting_since(since: datetime) -> int | None:
     return db.session.scalar(select(func.min(Posting.id)).where(Posting.entry_id == low))
 
 
-def _older_growth(community_id: int, today: date, first_posting: int | None) -> int:
+def _older_growth(ids: tuple[int, ...], today: date, first_posting: int | None) -> int:
     """What the 60+ members' balances grew by since `first_posting`: their balances now
     minus each one's balance just before it (the last earlier posting's running balance,
     one index lookup per account)."""
     if first_posting is None:
         return 0
-    older = (Account.kind == "member", Account.community_id == community_id)
+    older = (Account.kind == "member", Account.community_id.in_(ids))
     age = today.year - Member.birth_year
     now = db.session.scalar(
         select(func.sum(Account.balance))

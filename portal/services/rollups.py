@@ -138,9 +138,7 @@ def _after_flush(session: Session, _context: Any) -> None:
     attrs: dict[int, tuple[bool, int]] = {}
     if member_ids:
         for mid, party, grid in conn.execute(
-            select(Member.id, Member.party_member, Member.grid_id).where(
-                Member.id.in_(member_ids)
-            )
+            select(Member.id, Member.party_member, Member.grid_id).where(Member.id.in_(member_ids))
         ):
             attrs[mid] = (bool(party), grid or NO_GRID)
     attrs.update(pending.members_before)
@@ -208,9 +206,7 @@ def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
             conn.execute(
                 table.update()
                 .where(*where)
-                .values(
-                    minutes=table.c.minutes + row["minutes"], logs=table.c.logs + row["logs"]
-                )
+                .values(minutes=table.c.minutes + row["minutes"], logs=table.c.logs + row["logs"])
             )
             continue
         stmt = dialect.insert(table).values(**row)
