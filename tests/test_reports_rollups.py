@@ -3,6 +3,7 @@ corrections, reversals and members' party marks and grids moving, and can be reb
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from datetime import timedelta
 
@@ -10,8 +11,8 @@ from sqlalchemy import select, update
 
 from portal.clock import today_local
 from portal.extensions import db
-from portal.models import Grid, HourLog, Member, MonthlyHours
-from portal.services import corrections, grids, hours, rollups
+from portal.models import Grid, HourLog, Member, MonthlyBalance, MonthlyHours
+from portal.services import corrections, grids, hours, ledger, report_scope, reports, rollups
 from tests.support import World, log_hours
 from tests.test_reports import dataset  # noqa: F401 - the shared generated dataset
 
@@ -119,6 +120,16 @@ def test_party_marks_and_grids_move_a_members_hours(dataset: World) -> None:  # 
     grids.confirm_party(dataset.admin, dataset.volunteer.id, confirmed=False)
     _assert_exact()
     assert not any(k[4] for k in _rolled())
+    # A corrected birth year moves the member's balance to their true age band.
+    member = db.session.get(Member, dataset.volunteer.id)
+    member.birth_year -= 20
+    _assert_exact()
+    balances = {
+        (r.birth_year): r.minutes
+        for r in db.session.scalars(select(MonthlyBalance))
+        if r.birth_year == member.birth_year
+    }
+    assert sum(balances.values()) == ledger.balance_of(member)
 
 
 def test_check_finds_a_drift_and_rebuild_repairs_it(dataset: World, app, runner) -> None:  # noqa: F811
@@ -134,3 +145,25 @@ def test_check_finds_a_drift_and_rebuild_repairs_it(dataset: World, app, runner)
         assert result.exit_code == 0 and "OK" in result.output
     db.session.commit()
     _assert_exact()
+
+
+def test_any_date_range_sums_exactly(dataset: World) -> None:  # noqa: F811
+    """Whole months from the rollup, part-months from the logs (or the rollup less the days
+    outside): every range gives the raw rows' minutes by month."""
+    rng = random.Random(3)
+    today = today_local()
+    logs = [x for x in db.session.scalars(select(HourLog)) if x.status == "approved"]
+    for _ in range(60):
+        end = today - timedelta(days=rng.choice([0, 0, 1, 3, 17, 30, 31, 45, 90, 200]))
+        start = end - timedelta(days=rng.choice([0, 1, 5, 14, 27, 28, 31, 40, 59, 61, 200, 364]))
+        scope = report_scope.scope_for(
+            dataset.admin, start=start, end=end, team_id=None, today=today
+        )
+        by_month: dict[str, int] = defaultdict(int)
+        for log in logs:
+            if scope.start <= log.service_date <= scope.end:
+                by_month[log.service_date.strftime("%Y-%m")] += log.minutes
+        got: dict[str, int] = defaultdict(int)
+        for _team, _service, month, _party, minutes in reports.hour_sums(scope):
+            got[month] += minutes
+        assert {m: n for m, n in got.items() if n} == dict(by_month), (start, end)

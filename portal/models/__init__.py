@@ -12,7 +12,7 @@ from portal.models.ledger import Account, JournalEntry, LedgerHead, Posting
 from portal.models.member import Member
 from portal.models.requests import FamilyLink, RequestEvent, ServiceRequest
 from portal.models.reset import PasswordResetCode
-from portal.models.rollups import MonthlyHours
+from portal.models.rollups import MonthlyBalance, MonthlyHours
 from portal.models.team import Team, TeamMembership
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "LedgerHead",
     "FamilyLink",
     "Member",
+    "MonthlyBalance",
     "MonthlyHours",
     "RequestEvent",
     "ServiceRequest",

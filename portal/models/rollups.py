@@ -37,3 +37,21 @@ class MonthlyHours(db.Model):
     logs: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (CheckConstraint("minutes >= 0 AND logs >= 0", name="not_negative"),)
+
+
+class MonthlyBalance(db.Model):
+    """The net minutes posted to member accounts, by the account's community, the owner's
+    birth year and the month of the entry (its UTC time): what the liability view reads for
+    the banked hours outstanding by age (the sum over every month is the balances) and the
+    60+ growth over the last 12 months. Kept exact like MonthlyHours, from every posting
+    the ledger writes (portal/services/rollups.py)."""
+
+    __tablename__ = "monthly_balances"
+
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id"), primary_key=True, autoincrement=False
+    )
+    birth_year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[date] = mapped_column(primary_key=True)
+    minutes: Mapped[int] = mapped_column(default=0)  # net: may be below zero in a month
+    postings: Mapped[int] = mapped_column(default=0)

@@ -64,7 +64,11 @@ def split_months(
     if end != _month_end(last_whole):
         last_whole = (last_whole - timedelta(days=1)).replace(day=1)
     if first_whole > last_whole:
-        return None, [(start, end)]
+        # No whole month: one part-month, or the ends of two neighbouring months.
+        start_end = _month_end(start.replace(day=1))
+        if end <= start_end:
+            return None, [(start, end)]
+        return None, [(start, start_end), (start_end + timedelta(days=1), end)]
     edges = []
     if start < first_whole:
         edges.append((start, first_whole - timedelta(days=1)))
@@ -101,17 +105,45 @@ class TeamMonths:
     party: dict[str, int] = field(default_factory=dict)
 
 
+def _plan(start: date, end: date) -> tuple[list[date], list[tuple[int, date, date]]]:
+    """How to sum [start, end] exactly: the months to read from the rollup, and day ranges
+    of hour logs to add (+1) or take away (-1). A part-month at either end is read as its
+    days, or — when it covers more than half its month — as the whole month less the days
+    outside the range (so today's month, to date, costs the few days after today)."""
+    whole, edges = split_months(start, end)
+    months: list[date] = []
+    if whole is not None:
+        month = whole[0]
+        while month <= whole[1]:
+            months.append(month)
+            month = _next_month(month)
+    raw: list[tuple[int, date, date]] = []
+    for first, last in edges:
+        month = first.replace(day=1)
+        month_end = _month_end(month)
+        inside = (last - first).days + 1
+        if inside * 2 <= (month_end - month).days + 1:
+            raw.append((1, first, last))
+            continue
+        months.append(month)
+        if first > month:
+            raw.append((-1, month, first - timedelta(days=1)))
+        if last < month_end:
+            raw.append((-1, last + timedelta(days=1), month_end))
+    return sorted(months), raw
+
+
 def hour_sums(scope: Scope) -> list[tuple[int, int, str, bool, int]]:
     """(team id, service id, 'YYYY-MM', party member?, minutes) of the scope's approved
-    service: whole months from the monthly rollup, the part-months at either end of the
-    range from the hour logs themselves (a few weeks of one index range at most)."""
-    whole, edges = split_months(scope.start, scope.end)
+    service: months from the monthly rollup, corrected by the hour logs of a few days at
+    either end of the range (see `_plan`). Rows may repeat a key and carry negative
+    minutes; their sums are exact."""
+    months, raw = _plan(scope.start, scope.end)
     rows: list[tuple[int, int, str, bool, int]] = []
-    if whole is not None:
+    if months:
         where = [
             MonthlyHours.community_id.in_(scope.community_ids),
-            MonthlyHours.month >= whole[0],
-            MonthlyHours.month <= whole[1],
+            MonthlyHours.month.in_(months),
         ]
         if scope.team_ids is not None:
             where.append(MonthlyHours.team_id.in_(scope.team_ids))
@@ -136,7 +168,7 @@ def hour_sums(scope: Scope) -> list[tuple[int, int, str, bool, int]]:
             if minutes:
                 rows.append((team, service, f"{month:%Y-%m}", bool(party), int(minutes)))
     month = month_of(HourLog.service_date)
-    for start, end in edges:
+    for sign, start, end in raw:
         where = [
             HourLog.community_id.in_(scope.community_ids),
             HourLog.status == "approved",
@@ -159,7 +191,7 @@ def hour_sums(scope: Scope) -> list[tuple[int, int, str, bool, int]]:
             .where(*where)
             .group_by(HourLog.team_id, HourLog.service_id, month, Member.party_member)
         ):
-            rows.append((team, service, m, bool(party), int(minutes)))
+            rows.append((team, service, m, bool(party), sign * int(minutes)))
     return rows
 
 
@@ -196,13 +228,16 @@ def service_figures(scope: Scope) -> tuple[TeamMonths, dict[str, int], int]:
         if is_party:
             party[m] += minutes
     months = months_between(scope.start, scope.end)
+    # A key the rollup counted and the days outside the range took back nets to 0.
+    kept = {t: {m: n for m, n in by.items() if n} for t, by in by_team.items()}
     team_months = TeamMonths(
         months,
-        sorted((team, dict(by_month)) for team, by_month in by_team.items()),
+        sorted((team, by_month) for team, by_month in kept.items() if by_month),
         {m: totals.get(m, 0) for m in months},
         {m: party.get(m, 0) for m in months},
     )
-    return team_months, dict(sorted(by_category.items())), sum(totals.values())
+    categories = {c: n for c, n in sorted(by_category.items()) if n}
+    return team_months, categories, sum(totals.values())
 
 
 @dataclass(frozen=True)

@@ -23,22 +23,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, cast, delete, event, func, select, text
+from sqlalchemy import ColumnElement, cast, delete, event, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
 
 from portal.extensions import db
-from portal.models import HourLog, Member, MonthlyHours
+from portal.models import (
+    Account,
+    HourLog,
+    JournalEntry,
+    Member,
+    MonthlyBalance,
+    MonthlyHours,
+    Posting,
+)
 from portal.models.rollups import NO_GRID
 
 # (community_id, month, team_id, service_id, party, grid_id)
 Key = tuple[int, date, int, int, bool, int]
 LOG_COLUMNS = ("community_id", "team_id", "service_id", "service_date", "member_id", "minutes")
 LOG_FIELDS = ("status", *LOG_COLUMNS)
-MEMBER_FIELDS = ("party_member", "grid_id")
+MEMBER_FIELDS = ("party_member", "grid_id", "birth_year")
 _PENDING = "rollups.pending"
 
 
@@ -58,6 +66,10 @@ def month_start(column: Any) -> ColumnElement[date]:
 
 @dataclass
 class _Pending:
+    # (account id, amount, entry id) of each new posting
+    postings: list[tuple[int, int, int]] = field(default_factory=list)
+    # account id → (community, birth year) before this flush, for accounts that moved
+    accounts_before: dict[int, tuple[int, int]] = field(default_factory=dict)
     # (sign, community, team, service, service_date, member, minutes) per changed log
     logs: list[tuple[int, int, int, int, date, int, int]] = field(default_factory=list)
     # member id → (party, grid_id) before this flush, for members whose mark or grid moved
@@ -88,17 +100,33 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     pending: _Pending | None = session.info.get(_PENDING)
     changed_logs: list[HourLog] = []
     changed_members: list[Member] = []
+    new_postings: list[Posting] = []
+    moved_accounts: list[int] = []
     for obj in session.new:
         if isinstance(obj, HourLog) and obj.status == "approved":
             changed_logs.append(obj)
+        elif isinstance(obj, Posting):
+            new_postings.append(obj)
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, HourLog) and (obj in session.deleted or _changed(obj, LOG_FIELDS)):
             changed_logs.append(obj)
         elif isinstance(obj, Member) and (obj in session.deleted or _changed(obj, MEMBER_FIELDS)):
             changed_members.append(obj)
-    if not changed_logs and not changed_members:
+        elif isinstance(obj, Account) and _changed(obj, ("community_id", "member_id")):
+            moved_accounts.append(obj.id)
+    if not (changed_logs or changed_members or new_postings or moved_accounts):
         return
     pending = pending or session.info.setdefault(_PENDING, _Pending())
+    pending.postings.extend((p.account_id, p.amount, p.entry_id) for p in new_postings)
+    member_ids = [m.id for m in changed_members]
+    owners = select(Account.id, Account.community_id, Member.birth_year).join(
+        Member, Member.id == Account.member_id
+    )
+    if moved_accounts or member_ids:
+        for aid, community, born in session.execute(
+            owners.where(or_(Account.id.in_(moved_accounts), Member.id.in_(member_ids)))
+        ):
+            pending.accounts_before.setdefault(aid, (community, born))
     old_ids = [o.id for o in changed_logs if o.id is not None and o not in session.new]
     was: dict[int, tuple[int, int, int, date, int, int]] = {}
     if old_ids:
@@ -176,6 +204,7 @@ def _after_flush(session: Session, _context: Any) -> None:
                     d[0] += sign * minutes
                     d[1] += sign
     _apply(conn, deltas)
+    _apply_balances(conn, pending)
 
 
 def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
@@ -218,6 +247,84 @@ def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
             },
         )
         conn.execute(stmt)
+
+
+def _apply_balances(conn: Any, pending: _Pending) -> None:
+    """New postings to member accounts, and accounts whose owner's birth year or whose
+    community changed, into `monthly_balances` (net minutes may go below zero)."""
+    deltas: dict[tuple[int, int, date], list[int]] = defaultdict(lambda: [0, 0])
+    owners = select(Account.id, Account.community_id, Member.birth_year).join(
+        Member, Member.id == Account.member_id
+    )
+    if pending.postings:
+        accounts = {p[0] for p in pending.postings}
+        entries = {p[2] for p in pending.postings}
+        owner = {
+            aid: (community, born)
+            for aid, community, born in conn.execute(owners.where(Account.id.in_(accounts)))
+        }
+        owner.update({a: o for a, o in pending.accounts_before.items() if a in owner})
+        months = {
+            eid: first_of_month(at.date() if isinstance(at, datetime) else _dt(at).date())
+            for eid, at in conn.execute(
+                select(JournalEntry.id, JournalEntry.created_at).where(JournalEntry.id.in_(entries))
+            )
+        }
+        for account, amount, entry in pending.postings:
+            if account in owner:  # a member's account
+                community, born = owner[account]
+                d = deltas[(community, born, months[entry])]
+                d[0] += amount
+                d[1] += 1
+    if pending.accounts_before:
+        now = {
+            aid: (community, born)
+            for aid, community, born in conn.execute(
+                owners.where(Account.id.in_(pending.accounts_before))
+            )
+        }
+        moving = {a: o for a, o in pending.accounts_before.items() if now.get(a, o) != o}
+        if moving:
+            month = month_start(JournalEntry.created_at)
+            for account, m, minutes, count in conn.execute(
+                select(Posting.account_id, month, func.sum(Posting.amount), func.count())
+                .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+                .where(Posting.account_id.in_(moving))
+                .group_by(Posting.account_id, month)
+            ):
+                first = m if isinstance(m, date) else date.fromisoformat(m)
+                for sign, (community, born) in ((-1, moving[account]), (1, now[account])):
+                    d = deltas[(community, born, first)]
+                    d[0] += sign * int(minutes)
+                    d[1] += sign * int(count)
+    rows = [
+        {
+            "community_id": k[0],
+            "birth_year": k[1],
+            "month": k[2],
+            "minutes": d[0],
+            "postings": d[1],
+        }
+        for k, d in sorted(deltas.items())
+        if d != [0, 0]
+    ]
+    table = MonthlyBalance.__table__
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for row in rows:
+        stmt = dialect.insert(table).values(**row)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[c.name for c in table.primary_key.columns],
+                set_={
+                    "minutes": table.c.minutes + stmt.excluded.minutes,
+                    "postings": table.c.postings + stmt.excluded.postings,
+                },
+            )
+        )
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 def _after_rollback(session: Session) -> None:
@@ -266,6 +373,7 @@ def _lock() -> None:
     """Hold off writers while the table is rebuilt (SQLite's write lock already does)."""
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("LOCK TABLE monthly_hours IN EXCLUSIVE MODE"))
+        db.session.execute(text("LOCK TABLE monthly_balances IN EXCLUSIVE MODE"))
 
 
 def rebuild() -> int:
@@ -288,7 +396,32 @@ def rebuild() -> int:
             source,
         )
     )
-    return int(db.session.scalar(select(func.count()).select_from(MonthlyHours)) or 0)
+    db.session.execute(delete(MonthlyBalance))
+    db.session.execute(
+        MonthlyBalance.__table__.insert().from_select(
+            ["community_id", "birth_year", "month", "minutes", "postings"], _balances_from_raw()
+        )
+    )
+    return int(db.session.scalar(select(func.count()).select_from(MonthlyHours)) or 0) + int(
+        db.session.scalar(select(func.count()).select_from(MonthlyBalance)) or 0
+    )
+
+
+def _balances_from_raw() -> Any:
+    month = month_start(JournalEntry.created_at)
+    return (
+        select(
+            Account.community_id,
+            Member.birth_year,
+            month.label("month"),
+            func.sum(Posting.amount),
+            func.count(Posting.id),
+        )
+        .join(Account, Account.id == Posting.account_id)
+        .join(Member, Member.id == Account.member_id)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .group_by(Account.community_id, Member.birth_year, month)
+    )
 
 
 def _as_key(row: Any) -> Key:
@@ -323,4 +456,34 @@ def check() -> list[str]:
                 f"party {party} grid {grid}: rollup {rolled.get(key, (0, 0))} "
                 f"(minutes, logs), raw rows {raw.get(key, (0, 0))}"
             )
+    raw_b = {
+        (int(r[0]), int(r[1]), _as_date(r[2])): (int(r[3]), int(r[4]))
+        for r in db.session.execute(_balances_from_raw())
+    }
+    rolled_b = {
+        (r.community_id, r.birth_year, _as_date(r.month)): (r.minutes, r.postings)
+        for r in db.session.execute(
+            select(
+                MonthlyBalance.community_id,
+                MonthlyBalance.birth_year,
+                MonthlyBalance.month,
+                MonthlyBalance.minutes,
+                MonthlyBalance.postings,
+            ).where((MonthlyBalance.minutes != 0) | (MonthlyBalance.postings != 0))
+        )
+    }
+    for key in sorted(raw_b.keys() | rolled_b.keys()):
+        if raw_b.get(key, (0, 0)) != rolled_b.get(key, (0, 0)):
+            community, born, month = key
+            problems.append(
+                f"balances: community {community} born {born} {month:%Y-%m}: rollup "
+                f"{rolled_b.get(key, (0, 0))} (minutes, postings), raw rows "
+                f"{raw_b.get(key, (0, 0))}"
+            )
     return problems
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(value)
