@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import CheckConstraint, ForeignKey
+from sqlalchemy import CheckConstraint, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.models.hours import HourLog
 
 # grid_id of members without a grid: the key is a primary key (so an upsert can name it),
 # and a primary key column cannot be NULL.
@@ -55,3 +56,15 @@ class MonthlyBalance(db.Model):
     month: Mapped[date] = mapped_column(primary_key=True)
     minutes: Mapped[int] = mapped_column(default=0)  # net: may be below zero in a month
     postings: Mapped[int] = mapped_column(default=0)
+
+
+# "Active members" counts the distinct volunteers of a range's approved logs: with the
+# member id in the index the count reads the index alone (PostgreSQL's index-only scan,
+# SQLite's covering index) instead of fetching every log of the range.
+ACTIVE_MEMBERS_INDEX = Index(
+    "ix_hour_logs_community_status_date_member",
+    HourLog.community_id,
+    HourLog.status,
+    HourLog.service_date,
+    HourLog.member_id,
+)

@@ -133,13 +133,14 @@ def _plan(start: date, end: date) -> tuple[list[date], list[tuple[int, date, dat
     return sorted(months), raw
 
 
-def hour_sums(scope: Scope) -> list[tuple[int, int, str, bool, int]]:
-    """(team id, service id, 'YYYY-MM', party member?, minutes) of the scope's approved
+def hour_sums(scope: Scope) -> list[tuple[int, str, str, bool, int]]:
+    """(team id, service category, 'YYYY-MM', party member?, minutes) of the scope's approved
     service: months from the monthly rollup, corrected by the hour logs of a few days at
     either end of the range (see `_plan`). Rows may repeat a key and carry negative
     minutes; their sums are exact."""
     months, raw = _plan(scope.start, scope.end)
-    rows: list[tuple[int, int, str, bool, int]] = []
+    rows: list[tuple[int, str, str, bool, int]] = []
+    labels: dict[date, str] = {}
     if months:
         where = [
             MonthlyHours.community_id.in_(scope.community_ids),
@@ -149,24 +150,26 @@ def hour_sums(scope: Scope) -> list[tuple[int, int, str, bool, int]]:
             where.append(MonthlyHours.team_id.in_(scope.team_ids))
         if scope.grid_ids is not None:
             where.append(MonthlyHours.grid_id.in_(scope.grid_ids))
-        for team, service, month, party, minutes in db.session.execute(
+        for team, category, month, party, minutes in db.session.execute(
             select(
                 MonthlyHours.team_id,
-                MonthlyHours.service_id,
+                Service.category,
                 MonthlyHours.month,
                 MonthlyHours.party,
                 func.sum(MonthlyHours.minutes),
             )
+            .join(Service, Service.id == MonthlyHours.service_id)
             .where(*where)
             .group_by(
                 MonthlyHours.team_id,
-                MonthlyHours.service_id,
+                Service.category,
                 MonthlyHours.month,
                 MonthlyHours.party,
             )
         ):
             if minutes:
-                rows.append((team, service, f"{month:%Y-%m}", bool(party), int(minutes)))
+                label = labels.get(month) or labels.setdefault(month, f"{month:%Y-%m}")
+                rows.append((team, category, label, bool(party), int(minutes)))
     month = month_of(HourLog.service_date)
     for sign, start, end in raw:
         where = [
@@ -179,19 +182,20 @@ def hour_sums(scope: Scope) -> list[tuple[int, int, str, bool, int]]:
             where.append(HourLog.team_id.in_(scope.team_ids))
         if scope.grid_ids is not None:
             where.append(Member.grid_id.in_(scope.grid_ids))
-        for team, service, m, party, minutes in db.session.execute(
+        for team, category, m, party, minutes in db.session.execute(
             select(
                 HourLog.team_id,
-                HourLog.service_id,
+                Service.category,
                 month,
                 Member.party_member,
                 func.sum(HourLog.minutes),
             )
             .join(Member, Member.id == HourLog.member_id)
+            .join(Service, Service.id == HourLog.service_id)
             .where(*where)
-            .group_by(HourLog.team_id, HourLog.service_id, month, Member.party_member)
+            .group_by(HourLog.team_id, Service.category, month, Member.party_member)
         ):
-            rows.append((team, service, m, bool(party), sign * int(minutes)))
+            rows.append((team, category, m, bool(party), sign * int(minutes)))
     return rows
 
 
@@ -200,7 +204,6 @@ def service_figures(scope: Scope) -> tuple[TeamMonths, dict[str, int], int]:
     from one read of the monthly rollup (plus the part-months at the ends)."""
     rows = hour_sums(scope)
     team_ids = {r[0] for r in rows}
-    service_ids = {r[1] for r in rows}
     names: dict[int, str] = {}
     if team_ids:
         several = len(scope.community_ids) > 1
@@ -210,21 +213,14 @@ def service_figures(scope: Scope) -> tuple[TeamMonths, dict[str, int], int]:
             .where(Team.id.in_(team_ids))
         ):
             names[tid] = f"{community} · {name}" if several else name
-    categories: dict[int, str] = {}
-    if service_ids:
-        categories = dict(
-            db.session.execute(
-                select(Service.id, Service.category).where(Service.id.in_(service_ids))
-            ).all()
-        )
     by_team: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     totals: dict[str, int] = defaultdict(int)
     party: dict[str, int] = defaultdict(int)
     by_category: dict[str, int] = defaultdict(int)
-    for team, service, m, is_party, minutes in rows:
+    for team, category, m, is_party, minutes in rows:
         by_team[names[team]][m] += minutes
         totals[m] += minutes
-        by_category[categories[service]] += minutes
+        by_category[category] += minutes
         if is_party:
             party[m] += minutes
     months = months_between(scope.start, scope.end)
