@@ -80,6 +80,37 @@ def _changed(obj: Any, names: tuple[str, ...]) -> bool:
     return any(attributes.get_history(obj, n).has_changes() for n in names)
 
 
+_UNKNOWN: Any = object()
+
+
+def _flushed_state(obj: HourLog) -> Any:
+    """The log as the database has it (what the rollup counts), from the attribute history:
+    None when it was not approved, _UNKNOWN when an attribute was set without being loaded."""
+    old = {}
+    for name in LOG_FIELDS:
+        history = attributes.get_history(obj, name, passive=attributes.PASSIVE_NO_INITIALIZE)
+        if history.deleted:
+            old[name] = history.deleted[0]
+        elif history.unchanged:
+            old[name] = history.unchanged[0]
+        elif history.added:
+            return _UNKNOWN
+        else:
+            old[name] = getattr(obj, name)  # unloaded and unchanged: load it
+    if old["status"] != "approved":
+        return None
+    return tuple(old[name] for name in LOG_COLUMNS)
+
+
+def _loaded(session: Session, model: Any, ident: int, names: tuple[str, ...]) -> Any:
+    """The attributes of an object already in the session, without SQL; None if absent
+    or any of them is not loaded."""
+    obj = session.identity_map.get(session.identity_key(model, ident))  # type: ignore[arg-type]
+    if obj is None or any(name not in obj.__dict__ for name in names):
+        return None
+    return tuple(getattr(obj, name) for name in names)
+
+
 def _new_state(obj: HourLog) -> tuple[int, int, int, date, int, int] | None:
     if obj.status != "approved":
         return None
@@ -127,8 +158,16 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             owners.where(or_(Account.id.in_(moved_accounts), Member.id.in_(member_ids)))
         ):
             pending.accounts_before.setdefault(aid, (community, born))
-    old_ids = [o.id for o in changed_logs if o.id is not None and o not in session.new]
     was: dict[int, tuple[int, int, int, date, int, int]] = {}
+    old_ids = []
+    for obj in changed_logs:
+        if obj.id is None or obj in session.new:
+            continue
+        known = _flushed_state(obj)
+        if known is _UNKNOWN:
+            old_ids.append(obj.id)  # set without being loaded: ask the database
+        elif known is not None:
+            was[obj.id] = known
     if old_ids:
         for row in session.execute(
             select(HourLog.id, *(getattr(HourLog, n) for n in LOG_COLUMNS)).where(
@@ -162,8 +201,14 @@ def _after_flush(session: Session, _context: Any) -> None:
     deltas: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
     # 1. The logs that changed, with their volunteers' mark and grid as they were before
     #    this flush (step 2 moves the member's logs on if those changed too).
-    member_ids = {row[5] for row in pending.logs}
+    member_ids = set()
     attrs: dict[int, tuple[bool, int]] = {}
+    for row in pending.logs:
+        loaded = _loaded(session, Member, row[5], ("party_member", "grid_id"))
+        if loaded is None:
+            member_ids.add(row[5])
+        else:
+            attrs[row[5]] = (bool(loaded[0]), loaded[1] or NO_GRID)
     if member_ids:
         for mid, party, grid in conn.execute(
             select(Member.id, Member.party_member, Member.grid_id).where(Member.id.in_(member_ids))
@@ -204,7 +249,7 @@ def _after_flush(session: Session, _context: Any) -> None:
                     d[0] += sign * minutes
                     d[1] += sign
     _apply(conn, deltas)
-    _apply_balances(conn, pending)
+    _apply_balances(session, conn, pending)
 
 
 def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
@@ -249,7 +294,7 @@ def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
         conn.execute(stmt)
 
 
-def _apply_balances(conn: Any, pending: _Pending) -> None:
+def _apply_balances(session: Session, conn: Any, pending: _Pending) -> None:
     """New postings to member accounts, and accounts whose owner's birth year or whose
     community changed, into `monthly_balances` (net minutes may go below zero)."""
     deltas: dict[tuple[int, int, date], list[int]] = defaultdict(lambda: [0, 0])
@@ -257,19 +302,37 @@ def _apply_balances(conn: Any, pending: _Pending) -> None:
         Member, Member.id == Account.member_id
     )
     if pending.postings:
-        accounts = {p[0] for p in pending.postings}
-        entries = {p[2] for p in pending.postings}
-        owner = {
-            aid: (community, born)
-            for aid, community, born in conn.execute(owners.where(Account.id.in_(accounts)))
-        }
-        owner.update({a: o for a, o in pending.accounts_before.items() if a in owner})
-        months = {
-            eid: first_of_month(at.date() if isinstance(at, datetime) else _dt(at).date())
-            for eid, at in conn.execute(
-                select(JournalEntry.id, JournalEntry.created_at).where(JournalEntry.id.in_(entries))
+        # The accounts, owners and entries are nearly always in the session already.
+        owner: dict[int, tuple[int, int]] = {}
+        unknown: set[int] = set()
+        for aid in {p[0] for p in pending.postings}:
+            account = _loaded(session, Account, aid, ("kind", "community_id", "member_id"))
+            if account is None:
+                unknown.add(aid)
+            elif account[0] == "member":
+                born = _loaded(session, Member, account[2], ("birth_year",))
+                if born is None:
+                    unknown.add(aid)
+                else:
+                    owner[aid] = (account[1], born[0])
+        if unknown:
+            owner.update(
+                (aid, (community, born))
+                for aid, community, born in conn.execute(owners.where(Account.id.in_(unknown)))
             )
-        }
+        owner.update({a: o for a, o in pending.accounts_before.items() if a in owner})
+        months: dict[int, date] = {}
+        for eid in {p[2] for p in pending.postings}:
+            at = _loaded(session, JournalEntry, eid, ("created_at",))
+            if at is not None:
+                months[eid] = first_of_month(at[0].date())
+        missing = {p[2] for p in pending.postings} - months.keys()
+        if missing:
+            for eid, at in conn.execute(
+                select(JournalEntry.id, JournalEntry.created_at).where(JournalEntry.id.in_(missing))
+            ):
+                day = at.date() if isinstance(at, datetime) else _dt(at).date()
+                months[eid] = first_of_month(day)
         for account, amount, entry in pending.postings:
             if account in owner:  # a member's account
                 community, born = owner[account]
