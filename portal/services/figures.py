@@ -47,7 +47,9 @@ def _compute(year: int) -> list[CommunityYear]:
     communities = db.session.execute(
         select(Community.id, Community.name, Community.name_en).order_by(Community.id).limit(100)
     ).all()
-    return [CommunityYear(CommunityName(*c), totals.get(c.id, YearTotals())) for c in communities]
+    return [
+        CommunityYear(CommunityName(*c), totals.get(c.id, YearTotals())) for c in communities
+    ]
 
 
 def public_figures(year: int) -> list[CommunityYear]:

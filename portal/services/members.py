@@ -225,7 +225,9 @@ def top_bar_figures(member_id: int, *more: Select) -> tuple[Any, ...]:
     )
     grid_role = exists().where(GridAppointment.member_id == member_id)
     extra = [stmt.scalar_subquery() for stmt in more]
-    row = db.session.execute(select(balance, unread, coordinates, called, grid_role, *extra)).one()
+    row = db.session.execute(
+        select(balance, unread, coordinates, called, grid_role, *extra)
+    ).one()
     return (
         int(row[0] or 0),
         int(row[1] or 0),
