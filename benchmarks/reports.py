@@ -42,6 +42,8 @@ from portal.models import JournalEntry, Member, Posting, TeamMembership  # noqa:
 
 ADMIN = "13800000000"
 COORDINATOR = "13800000001"
+# Made here if missing: a city admin (every community) with the demo password.
+CITY_ADMIN = "13800000099"
 PASSWORD = "timebank-demo"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -52,6 +54,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed requests first (3)")
     p.add_argument("--csv-rows", type=int, default=1_000_000, help="rows for the RSS test")
     p.add_argument("--json", help="append the results to this file")
+    p.add_argument(
+        "--pages-only", action="store_true", help="time the pages only (no CSV export, no RSS)"
+    )
     p.add_argument("--child", choices=("csv",), help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -98,6 +103,25 @@ def measure(name: str, client, path: str, args: argparse.Namespace) -> dict[str,
         f"max {row['max']:7.1f} ms  {size} B"
     )
     return row
+
+
+def ensure_city_admin() -> None:
+    """A city admin for the city-wide page: the demo admin's twin (same password)."""
+    if db.session.scalar(select(Member.id).where(Member.phone == CITY_ADMIN)) is not None:
+        return
+    admin = db.session.scalar(select(Member).where(Member.phone == ADMIN))
+    db.session.add(
+        Member(
+            name="市管理",
+            phone=CITY_ADMIN,
+            password_hash=admin.password_hash,
+            member_no="99000099",
+            birth_year=1970,
+            community_id=admin.community_id,
+            role="city_admin",
+        )
+    )
+    db.session.commit()
 
 
 def csv_child(rows: int) -> None:
@@ -162,17 +186,22 @@ def main() -> None:
                 TeamMembership.member_id == coordinator.id, TeamMembership.role == "coordinator"
             )
         )
+        ensure_city_admin()
         db.session.remove()
     print(json.dumps(facts))
     month = today_local().strftime("%Y-%m")
     admin = login(app, ADMIN)
     coord = login(app, COORDINATOR)
+    city = login(app, CITY_ADMIN)
     results = [
         measure("GET /reports (admin, 12 months)", admin, "/reports", args),
         measure("GET /reports?month= (admin)", admin, f"/reports?month={month}", args),
         measure("GET /reports (coordinator)", coord, "/reports", args),
         measure("GET /reports?team= (coordinator)", coord, f"/reports?team={team_id}", args),
+        measure("GET /reports (city admin, all communities)", city, "/reports", args),
     ]
+    if args.pages_only:
+        return
     start = time.perf_counter()
     response = admin.get("/reports/export/ledger.csv?from=2000-01-01")
     body = response.get_data()

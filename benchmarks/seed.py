@@ -50,6 +50,7 @@ from portal.models import (  # noqa: E402
     TeamMembership,
 )
 from portal.models._time import utcnow  # noqa: E402
+from portal.services import rollups  # noqa: E402
 from portal.services.ledger import HEAD_ID, entry_hash  # noqa: E402
 
 DEMO_COORDINATOR = "13800000001"
@@ -223,6 +224,15 @@ def seed(args: argparse.Namespace) -> None:
                 conn.exec_driver_sql("SET LOCAL session_replication_role = DEFAULT")
                 check_foreign_keys(conn, w)
         load_time = time.perf_counter() - t0
+        # The bulk load wrote rows past the ORM, so the report rollups (monthly_hours,
+        # monthly_balances) did not follow: recompute them from the raw rows.
+        t_rollups = time.perf_counter()
+        rollup_rows = rollups.rebuild()
+        db.session.commit()
+        print(
+            f"report rollups rebuilt: {rollup_rows:,} rows in "
+            f"{time.perf_counter() - t_rollups:.1f} s"
+        )
         if engine.dialect.name == "sqlite":
             raw = engine.raw_connection()  # outside any transaction (no BEGIN IMMEDIATE)
             try:

@@ -71,6 +71,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
 
+    from portal.reports import cli as reports_cli
+    from portal.services import rollups
+
+    # The monthly rollup of approved service follows every flush that changes it.
+    rollups.init_app(app)
+    reports_cli.init_app(app)
+
     from portal.kiosk import routes as kiosk_routes
 
     kiosk_routes.init_app(app)

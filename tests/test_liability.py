@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
 from portal.clock import today_local
 from portal.extensions import db
 from portal.models import Account, HourLog, JournalEntry, Member, Posting
-from portal.models._time import utcnow
 from portal.services import hours, ledger, liability
 from tests.support import World, join, log_hours, make_member
 
@@ -52,7 +51,8 @@ def _expected(world: World) -> dict:
         and log.community_id == world.community.id
         and log.service_date.strftime("%Y-%m") in months
     )
-    since = utcnow() - timedelta(days=366)
+    # The same 12 months as the delivery, by the entries' month.
+    since = datetime.combine(first + timedelta(days=32), time.min).replace(day=1)
     growth = sum(
         p.amount
         for p in db.session.scalars(select(Posting))

@@ -176,6 +176,7 @@ RUNNERS: dict[str, int] = {
 # within what the reader may see.
 REPORT_READERS: dict[str, int] = {**OVERSEERS, "coordinator": 200, "other_coordinator": 200}
 TEAM_REPORT_READERS: dict[str, int] = {**OVERSEERS, "coordinator": 200, "other_admin": 403}
+CITY_READERS: dict[str, int] = {"street_admin": 200, "city_admin": 200}
 # Who may see a grid's register and dispatch its requests: its grid worker, the community's
 # coordinators and admins.
 GRID_STAFF_ROLES = ("coordinator", "other_coordinator", "admin", "grid_worker")
@@ -454,15 +455,16 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ),
     ("GET", "/verify/{passbook}", OPEN_PAGES),
     ("GET", "/verify/forged-page", dict.fromkeys(ROLES, 404)),
-    ("GET", "/reports/export/hours.csv", REPORT_READERS),
-    ("GET", "/reports/export/requests.csv", REPORT_READERS),
-    ("GET", "/reports/export/ledger.csv?team={team}", TEAM_REPORT_READERS),
-    ("GET", "/reports/export.zip", OVERSEERS),
+    # The street office (whose office covers the community) and the city see its reports too.
+    ("GET", "/reports/export/hours.csv", {**REPORT_READERS, **CITY_READERS}),
+    ("GET", "/reports/export/requests.csv", {**REPORT_READERS, **CITY_READERS}),
+    ("GET", "/reports/export/ledger.csv?team={team}", {**TEAM_REPORT_READERS, **CITY_READERS}),
+    ("GET", "/reports/export.zip", {**OVERSEERS, **CITY_READERS}),
     ("POST", "/me/settings/donate", {**dict.fromkeys(ROLES, 303), "visitor": LOGIN}),
-    ("GET", "/reports", REPORT_READERS),
-    ("GET", "/reports?team={team}&month=2026-01", TEAM_REPORT_READERS),
-    ("GET", "/reports/table/team_months.csv", REPORT_READERS),
-    ("GET", "/reports/table/service.csv?team={team}", TEAM_REPORT_READERS),
+    ("GET", "/reports", {**REPORT_READERS, **CITY_READERS}),
+    ("GET", "/reports?team={team}&month=2026-01", {**TEAM_REPORT_READERS, **CITY_READERS}),
+    ("GET", "/reports/table/team_months.csv", {**REPORT_READERS, **CITY_READERS}),
+    ("GET", "/reports/table/service.csv?team={team}", {**TEAM_REPORT_READERS, **CITY_READERS}),
     # Forgot password (issue 9): a public page takes the code; a code for 周志愿 ({volunteer},
     # in 钱协调's team only) is given by that coordinator or the admin, never by herself.
     ("GET", "/password/forgot", OPEN_PAGES),

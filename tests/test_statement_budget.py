@@ -203,8 +203,9 @@ COORDINATOR_BUDGETS = {
     "GET /approvals?after= (htmx rows)": 5,
     # The approval itself: the form key, the witness checks, the ledger entry and postings,
     # the audit event, the notification, then the row and the count; and the storage cap
-    # (the community's cap and the member's donation choice).
-    "POST /approvals/<id>/approve (htmx row)": 37,
+    # (the community's cap and the member's donation choice); and the two report rollups'
+    # upserts (monthly_hours, monthly_balances), in the same transaction.
+    "POST /approvals/<id>/approve (htmx row)": 39,
     "POST /approvals/<id>/reject (htmx row)": 24,
     # The roster of 30 used to load each member on its own (46 statements); its members are
     # joined now (14 with a batched load).

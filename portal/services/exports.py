@@ -111,13 +111,15 @@ def hour_log_rows(scope: Scope) -> Iterator[Any]:
         .join(Service, Service.id == HourLog.service_id)
         .outerjoin(served, served.id == HourLog.beneficiary_id)
         .where(
-            HourLog.community_id == scope.community_id,
+            HourLog.community_id.in_(scope.community_ids),
             HourLog.service_date >= scope.start,
             HourLog.service_date <= scope.end,
         )
     )
     if scope.team_ids is not None:
         stmt = stmt.where(HourLog.team_id.in_(scope.team_ids))
+    if scope.grid_ids is not None:
+        stmt = stmt.where(volunteer.grid_id.in_(scope.grid_ids))
     return _keyset(stmt, HourLog.id)
 
 
@@ -154,13 +156,15 @@ def request_rows(scope: Scope) -> Iterator[Any]:
         .outerjoin(assignee, assignee.id == ServiceRequest.assignee_id)
         .outerjoin(Team, Team.id == ServiceRequest.team_id)
         .where(
-            ServiceRequest.community_id == scope.community_id,
+            ServiceRequest.community_id.in_(scope.community_ids),
             ServiceRequest.created_at >= scope.start_at,
             ServiceRequest.created_at < scope.end_before,
         )
     )
     if scope.team_ids is not None:
         stmt = stmt.where(ServiceRequest.team_id.in_(scope.team_ids))
+    if scope.grid_ids is not None:
+        stmt = stmt.where(ServiceRequest.grid_id.in_(scope.grid_ids))
     return _keyset(stmt, ServiceRequest.id)
 
 
@@ -197,13 +201,16 @@ def ledger_rows(scope: Scope) -> Iterator[Any]:
         )
     )
     if scope.team_ids is None:
-        stmt = stmt.where(JournalEntry.community_id == scope.community_id)
+        stmt = stmt.where(JournalEntry.community_id.in_(scope.community_ids))
     else:
         team_entries = select(HourLog.id).where(
             HourLog.team_id.in_(scope.team_ids),
             or_(HourLog.entry_id == JournalEntry.id, HourLog.reversal_entry_id == JournalEntry.id),
         )
         stmt = stmt.where(team_entries.exists())
+    if scope.grid_ids is not None:
+        # A grid's ledger: the postings on its members' own accounts.
+        stmt = stmt.where(Member.grid_id.in_(scope.grid_ids))
     return _keyset(stmt, Posting.id)
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
 from portal.extensions import db
 from portal.models import (
+    Community,
     HourLog,
     Member,
+    MonthlyHours,
     RequestEvent,
     Service,
     ServiceRequest,
@@ -44,16 +46,53 @@ def months_between(start: date, end: date) -> list[str]:
     return months
 
 
+def _next_month(first: date) -> date:
+    return date(first.year + 1, 1, 1) if first.month == 12 else date(first.year, first.month + 1, 1)
+
+
+def _month_end(first: date) -> date:
+    return _next_month(first) - timedelta(days=1)
+
+
+def split_months(
+    start: date, end: date
+) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """The whole calendar months inside [start, end] (first days of the first and last),
+    and the days left over at either end (at most two part-months)."""
+    first_whole = start if start.day == 1 else _next_month(start.replace(day=1))
+    last_whole = end.replace(day=1)
+    if end != _month_end(last_whole):
+        last_whole = (last_whole - timedelta(days=1)).replace(day=1)
+    if first_whole > last_whole:
+        # No whole month: one part-month, or the ends of two neighbouring months.
+        start_end = _month_end(start.replace(day=1))
+        if end <= start_end:
+            return None, [(start, end)]
+        return None, [(start, start_end), (start_end + timedelta(days=1), end)]
+    edges = []
+    if start < first_whole:
+        edges.append((start, first_whole - timedelta(days=1)))
+    if end > _month_end(last_whole):
+        edges.append((_month_end(last_whole) + timedelta(days=1), end))
+    return (first_whole, last_whole), edges
+
+
 def _approved(scope: Scope) -> list[ColumnElement[bool]]:
     where = [
-        HourLog.community_id == scope.community_id,
+        HourLog.community_id.in_(scope.community_ids),
         HourLog.status == "approved",
         HourLog.service_date >= scope.start,
         HourLog.service_date <= scope.end,
     ]
     if scope.team_ids is not None:
         where.append(HourLog.team_id.in_(scope.team_ids))
+    if scope.grid_ids is not None:
+        where.append(HourLog.member_id.in_(_grid_members(scope.grid_ids)))
     return where
+
+
+def _grid_members(grid_ids: tuple[int, ...]) -> Any:
+    return select(Member.id).where(Member.grid_id.in_(grid_ids)).scalar_subquery()
 
 
 @dataclass
@@ -62,33 +101,139 @@ class TeamMonths:
     # (team name, {month: minutes}) sorted by name; totals per month.
     teams: list[tuple[str, dict[str, int]]]
     totals: dict[str, int] = field(default_factory=dict)
+    # Of the totals, the minutes of party members (党员), per month.
+    party: dict[str, int] = field(default_factory=dict)
+
+
+def _plan(start: date, end: date) -> tuple[list[date], list[tuple[int, date, date]]]:
+    """How to sum [start, end] exactly: the months to read from the rollup, and day ranges
+    of hour logs to add (+1) or take away (-1). A part-month at either end is read as its
+    days, or — when it covers more than half its month — as the whole month less the days
+    outside the range (so today's month, to date, costs the few days after today)."""
+    whole, edges = split_months(start, end)
+    months: list[date] = []
+    if whole is not None:
+        month = whole[0]
+        while month <= whole[1]:
+            months.append(month)
+            month = _next_month(month)
+    raw: list[tuple[int, date, date]] = []
+    for first, last in edges:
+        month = first.replace(day=1)
+        month_end = _month_end(month)
+        inside = (last - first).days + 1
+        if inside * 2 <= (month_end - month).days + 1:
+            raw.append((1, first, last))
+            continue
+        months.append(month)
+        if first > month:
+            raw.append((-1, month, first - timedelta(days=1)))
+        if last < month_end:
+            raw.append((-1, last + timedelta(days=1), month_end))
+    return sorted(months), raw
+
+
+def hour_sums(scope: Scope) -> list[tuple[int, str, str, bool, int]]:
+    """(team id, service category, 'YYYY-MM', party member?, minutes) of the scope's approved
+    service: months from the monthly rollup, corrected by the hour logs of a few days at
+    either end of the range (see `_plan`). Rows may repeat a key and carry negative
+    minutes; their sums are exact."""
+    months, raw = _plan(scope.start, scope.end)
+    rows: list[tuple[int, str, str, bool, int]] = []
+    labels: dict[date, str] = {}
+    if months:
+        where = [
+            MonthlyHours.community_id.in_(scope.community_ids),
+            MonthlyHours.month.in_(months),
+        ]
+        if scope.team_ids is not None:
+            where.append(MonthlyHours.team_id.in_(scope.team_ids))
+        if scope.grid_ids is not None:
+            where.append(MonthlyHours.grid_id.in_(scope.grid_ids))
+        for team, category, month, party, minutes in db.session.execute(
+            select(
+                MonthlyHours.team_id,
+                Service.category,
+                MonthlyHours.month,
+                MonthlyHours.party,
+                func.sum(MonthlyHours.minutes),
+            )
+            .join(Service, Service.id == MonthlyHours.service_id)
+            .where(*where)
+            .group_by(
+                MonthlyHours.team_id,
+                Service.category,
+                MonthlyHours.month,
+                MonthlyHours.party,
+            )
+        ):
+            if minutes:
+                label = labels.get(month) or labels.setdefault(month, f"{month:%Y-%m}")
+                rows.append((team, category, label, bool(party), int(minutes)))
+    month = month_of(HourLog.service_date)
+    for sign, start, end in raw:
+        where = [
+            HourLog.community_id.in_(scope.community_ids),
+            HourLog.status == "approved",
+            HourLog.service_date >= start,
+            HourLog.service_date <= end,
+        ]
+        if scope.team_ids is not None:
+            where.append(HourLog.team_id.in_(scope.team_ids))
+        if scope.grid_ids is not None:
+            where.append(Member.grid_id.in_(scope.grid_ids))
+        for team, category, m, party, minutes in db.session.execute(
+            select(
+                HourLog.team_id,
+                Service.category,
+                month,
+                Member.party_member,
+                func.sum(HourLog.minutes),
+            )
+            .join(Member, Member.id == HourLog.member_id)
+            .join(Service, Service.id == HourLog.service_id)
+            .where(*where)
+            .group_by(HourLog.team_id, Service.category, month, Member.party_member)
+        ):
+            rows.append((team, category, m, bool(party), sign * int(minutes)))
+    return rows
 
 
 def service_figures(scope: Scope) -> tuple[TeamMonths, dict[str, int], int]:
-    """Hours by team and month, by category, and in all, from one pass over the range's
-    approved logs (grouped by team, category and month) instead of three."""
-    month = month_of(HourLog.service_date)
-    rows = db.session.execute(
-        select(Team.name, Service.category, month, func.sum(HourLog.minutes))
-        .join(Team, Team.id == HourLog.team_id)
-        .join(Service, Service.id == HourLog.service_id)
-        .where(*_approved(scope))
-        .group_by(Team.name, Service.category, month)
-    ).all()
+    """Hours by team and month (with the party members' share), by category, and in all,
+    from one read of the monthly rollup (plus the part-months at the ends)."""
+    rows = hour_sums(scope)
+    team_ids = {r[0] for r in rows}
+    names: dict[int, str] = {}
+    if team_ids:
+        several = len(scope.community_ids) > 1
+        for tid, name, community in db.session.execute(
+            select(Team.id, Team.name, Community.name)
+            .join(Community, Community.id == Team.community_id)
+            .where(Team.id.in_(team_ids))
+        ):
+            names[tid] = f"{community} · {name}" if several else name
     by_team: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     totals: dict[str, int] = defaultdict(int)
+    party: dict[str, int] = defaultdict(int)
     by_category: dict[str, int] = defaultdict(int)
-    for team, category, m, minutes in rows:
-        by_team[team][m] += int(minutes)
-        totals[m] += int(minutes)
-        by_category[category] += int(minutes)
+    for team, category, m, is_party, minutes in rows:
+        by_team[names[team]][m] += minutes
+        totals[m] += minutes
+        by_category[category] += minutes
+        if is_party:
+            party[m] += minutes
     months = months_between(scope.start, scope.end)
+    # A key the rollup counted and the days outside the range took back nets to 0.
+    kept = {t: {m: n for m, n in by.items() if n} for t, by in by_team.items()}
     team_months = TeamMonths(
         months,
-        sorted((team, dict(by_month)) for team, by_month in by_team.items()),
+        sorted((team, by_month) for team, by_month in kept.items() if by_month),
         {m: totals.get(m, 0) for m in months},
+        {m: party.get(m, 0) for m in months},
     )
-    return team_months, dict(sorted(by_category.items())), sum(totals.values())
+    categories = {c: n for c, n in sorted(by_category.items()) if n}
+    return team_months, categories, sum(totals.values())
 
 
 @dataclass(frozen=True)
@@ -100,20 +245,31 @@ class People:
 
 
 def people(scope: Scope) -> People:
+    in_grid = [] if scope.grid_ids is None else [Member.grid_id.in_(scope.grid_ids)]
     if scope.team_ids is None:
         ids = select(Member.id).where(
-            Member.community_id == scope.community_id, Member.active.is_(True)
+            Member.community_id.in_(scope.community_ids), Member.active.is_(True), *in_grid
         )
         new_at = Member.created_at
         new = select(func.count(Member.id)).where(
-            Member.community_id == scope.community_id,
+            Member.community_id.in_(scope.community_ids),
             new_at >= scope.start_at,
             new_at < scope.end_before,
+            *in_grid,
         )
     else:
+        of_grid = (
+            []
+            if scope.grid_ids is None
+            else [TeamMembership.member_id.in_(_grid_members(scope.grid_ids))]
+        )
         ids = (
             select(TeamMembership.member_id)
-            .where(TeamMembership.team_id.in_(scope.team_ids), TeamMembership.status == "active")
+            .where(
+                TeamMembership.team_id.in_(scope.team_ids),
+                TeamMembership.status == "active",
+                *of_grid,
+            )
             .distinct()
         )
         # New to the team: joined (asked, then accepted) in the range.
@@ -122,6 +278,7 @@ def people(scope: Scope) -> People:
             TeamMembership.status == "active",
             TeamMembership.created_at >= scope.start_at,
             TeamMembership.created_at < scope.end_before,
+            *of_grid,
         )
     members = int(db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0)
     active = int(
@@ -137,12 +294,14 @@ def people(scope: Scope) -> People:
 
 def _requests(scope: Scope) -> list[ColumnElement[bool]]:
     where = [
-        ServiceRequest.community_id == scope.community_id,
+        ServiceRequest.community_id.in_(scope.community_ids),
         ServiceRequest.created_at >= scope.start_at,
         ServiceRequest.created_at < scope.end_before,
     ]
     if scope.team_ids is not None:
         where.append(ServiceRequest.team_id.in_(scope.team_ids))
+    if scope.grid_ids is not None:
+        where.append(ServiceRequest.grid_id.in_(scope.grid_ids))
     return where
 
 
@@ -180,17 +339,24 @@ class Dispatch:
 
 def time_to_dispatch(scope: Scope) -> Dispatch:
     """From posting to the first dispatch or take, averaged over the range's requests."""
+    # The first dispatch or take of each request of the range: one index lookup per
+    # request, not a grouping of every event ever written.
     first = (
-        select(RequestEvent.request_id, func.min(RequestEvent.created_at).label("at"))
-        .where(RequestEvent.kind.in_(("dispatched", "taken")))
-        .group_by(RequestEvent.request_id)
-        .subquery()
+        select(func.min(RequestEvent.created_at))
+        .where(
+            RequestEvent.request_id == ServiceRequest.id,
+            RequestEvent.kind.in_(("dispatched", "taken")),
+        )
+        .correlate(ServiceRequest)
+        .scalar_subquery()
     )
-    rows = db.session.execute(
-        select(ServiceRequest.created_at, first.c.at)
-        .join(first, first.c.request_id == ServiceRequest.id)
-        .where(*_requests(scope))
-    ).all()
+    rows = [
+        (created, at)
+        for created, at in db.session.execute(
+            select(ServiceRequest.created_at, first).where(*_requests(scope))
+        )
+        if at is not None
+    ]
     # Subtracting in Python keeps the arithmetic the same on both databases; the rows are
     # two timestamps per dispatched request of the range.
     waits = [(_dt(at) - _dt(created)).total_seconds() / 60 for created, at in rows]
@@ -211,9 +377,11 @@ class Queue:
 def approval_queue(scope: Scope, now: datetime) -> Queue:
     """The logs waiting for a coordinator now (whatever the date range), by age; `now` is
     naive UTC like the stored times."""
-    where = [HourLog.community_id == scope.community_id, HourLog.status == "pending"]
+    where = [HourLog.community_id.in_(scope.community_ids), HourLog.status == "pending"]
     if scope.team_ids is not None:
         where.append(HourLog.team_id.in_(scope.team_ids))
+    if scope.grid_ids is not None:
+        where.append(HourLog.member_id.in_(_grid_members(scope.grid_ids)))
     count, oldest, mean = db.session.execute(
         select(
             func.count(HourLog.id),
@@ -272,7 +440,7 @@ def build(scope: Scope, *, now: datetime, year_hours: int) -> Report:
     )
 
 
-TABLES = ("team_months", "categories", "people", "requests", "service")
+TABLES = ("team_months", "party", "categories", "people", "requests", "service")
 
 
 def table(report: Report, name: str) -> tuple[list[str], list[list[object]]]:
@@ -285,6 +453,11 @@ def table(report: Report, name: str) -> tuple[list[str], list[list[object]]]:
         ]
         rows.append(["total", *[report.team_months.totals[m] for m in months]])
         return ["team", *[f"{m} minutes" for m in months]], rows
+    if name == "party":
+        tm = report.team_months
+        rows = [[m, tm.party[m], tm.totals[m]] for m in tm.months]
+        rows.append(["total", sum(tm.party.values()), report.minutes])
+        return ["month", "party_member_minutes", "all_minutes"], rows
     if name == "categories":
         return ["category", "minutes"], [[c, m] for c, m in report.categories.items()]
     if name == "people":
