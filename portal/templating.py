@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
-from flask import Flask, session
+from flask import Flask, session, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 from markupsafe import Markup
@@ -38,6 +39,29 @@ def duration_cells(minutes: int | None, signed: bool = False) -> Markup:
     return Markup(" ").join(Markup('<span class="nowrap">%s</span>') % part for part in parts)
 
 
+# An id no row will have: `row_url` builds the URL once with it and puts each row's id in
+# its place.
+_ROW_MARK = 9_187_201_950_435_737_471
+
+
+def row_url(endpoint: str, key: str, **values: Any) -> Callable[[int], str]:
+    """`url_for` for the rows of a list: `row_url('grids.visit', 'household_id',
+    grid_id=1)(7)` is `url_for('grids.visit', grid_id=1, household_id=7)`, but the URL is
+    built once per list, not once per row (werkzeug takes ~40 µs a build; a 50-row page
+    built 50 of them). Only for integer ids."""
+    url = url_for(endpoint, **values, **{key: _ROW_MARK})
+    head, mark, tail = url.partition(str(_ROW_MARK))
+    if not mark or str(_ROW_MARK) in tail:
+        return lambda row_id: url_for(endpoint, **values, **{key: row_id})
+    return lambda row_id: f"{head}{int(row_id)}{tail}"
+
+
+def translated(labels: Mapping[str, Any]) -> dict[str, str]:
+    """A dict of lazy labels, translated once: a lazy string translates again each time a
+    row shows it."""
+    return {key: str(label) for key, label in labels.items()}
+
+
 def elder_mode() -> bool:
     if current_user and current_user.is_authenticated:
         return bool(current_user.elder_mode)
@@ -62,9 +86,7 @@ class TopBar:
             return 0, 0, False, False, False
         from portal.services import members
 
-        balance, unread, coordinates, called, grid_role = members.top_bar_figures(
-            self._member_id
-        )
+        balance, unread, coordinates, called, grid_role = members.top_bar_figures(self._member_id)
         return balance, unread, coordinates, called, grid_role
 
     @property
@@ -99,7 +121,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["duration_cells"] = duration_cells
     app.jinja_env.filters["number"] = lambda n: format_decimal(n)
+    app.jinja_env.filters["translated"] = translated
     app.jinja_env.globals["once_key"] = idempotency.new_key
+    app.jinja_env.globals["row_url"] = row_url
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

@@ -9,9 +9,10 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from portal.actions import Done, one_button, run, submit
+from portal.actions import Done, one_button, run, run_read, submit
 from portal.auth_session import current_member
 from portal.clock import today_local
 from portal.extensions import client_address, db, limiter
@@ -175,7 +176,7 @@ def _register_page(grid: Grid, form: HouseholdForm | None = None) -> str:
 
 def _run_read(action: Any) -> Any:
     """A page read that writes its audit line: committed with the page, or 403."""
-    outcome = run(action)
+    outcome = run_read(action)
     if outcome.error is not None:
         abort(400)
     return outcome.result
@@ -277,7 +278,10 @@ def grid_requests_page(grid_id: int) -> str:
 
 
 def _dispatchable(request_id: int) -> ServiceRequest:
-    service_request = db.get_or_404(ServiceRequest, request_id)
+    # The service rides along: the dispatch list's heading shows it.
+    service_request = db.get_or_404(
+        ServiceRequest, request_id, options=[joinedload(ServiceRequest.service)]
+    )
     if not request_service.may_dispatch(current_member(), service_request):
         abort(403)
     return service_request
@@ -289,11 +293,7 @@ def candidates(request_id: int) -> str:
     service_request = _dispatchable(request_id)
     route_form = RouteForm()
     route_form.team.choices = choices(
-        [(0, _("Choose…"))]
-        + [
-            (row.team.id, row.team.name)
-            for row in teams.teams_of_community(service_request.community_id)
-        ]
+        [(0, _("Choose…")), *teams.team_choices(service_request.community_id)]
     )
     return render(
         "grids/candidates.html",

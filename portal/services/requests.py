@@ -798,10 +798,8 @@ def is_stuck(request: ServiceRequest, *, open_hours: int, dispatched_hours: int)
 
 def family_of(request: ServiceRequest) -> set[int]:
     """The requester, the poster and their linked relatives: none of them may serve it."""
-    ids = {request.requester_id, request.posted_by_id}
-    for member in {request.requester, request.posted_by}:
-        ids.update(r.id for r in family.relatives(member))
-    return ids
+    people = {request.requester_id, request.posted_by_id}
+    return people | family.relative_ids(people)
 
 
 def volunteers_for(community_id: int) -> list[Member]:
