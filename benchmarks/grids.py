@@ -378,7 +378,6 @@ def main() -> None:
             pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile)
             stats = pstats.Stats(profile).sort_stats("tottime")
             stats.print_stats(args.profile)
-            stats.print_callers("state.py:.*unloaded|difference")
 
 
 if __name__ == "__main__":
