@@ -26,6 +26,7 @@ from portal.models import (
 from portal.models._time import utcnow
 from portal.services import credits, grid_requests, grids
 from portal.services import requests as req
+from portal.services.errors import Forbidden
 from tests.support import World, join, make_member
 
 
@@ -268,6 +269,46 @@ def test_untaken_requests_escalate_once_to_coordinators_then_the_street_office(
     )
     assert {world.coordinator.id, g.street_admin.id} <= told
     assert [r.id for r in grid_requests.escalated_for(g.street_admin)] == [request.id]
+
+
+def test_the_street_office_dispatches_a_request_escalated_to_it_and_nothing_before(
+    app_ctx,
+    world: World,
+    g: Grids,
+    login,  # type: ignore[no-untyped-def]
+) -> None:
+    request = _post(world)
+    street = login(g.street_admin)
+    # Not yet escalated: the community's to dispatch, the street office only looks on.
+    assert not req.may_dispatch(g.street_admin, request)
+    assert street.get(f"/requests/{request.id}/candidates").status_code == 403
+    with pytest.raises(Forbidden):
+        req.dispatch(g.street_admin, request.id, world.volunteer.id)
+    db.session.rollback()
+    assert grid_requests.escalate(request.id, 1) and grid_requests.escalate(request.id, 2)
+    db.session.commit()
+    # Another street office's admin may not, though it escalated.
+    other = make_member(world.community, "外街道", phone="13700000002")
+    other_office = StreetOffice(name="别的街道")
+    db.session.add(other_office)
+    db.session.flush()
+    other.role, other.street_office_id = "street_admin", other_office.id
+    db.session.commit()
+    assert not req.may_dispatch(other, request)
+    assert req.may_dispatch(g.street_admin, request)
+    page = street.get("/street").get_data(as_text=True)
+    assert f"/requests/{request.id}/candidates" in page
+    assert street.get(f"/requests/{request.id}/candidates").status_code == 200
+    response = street.post(f"/requests/{request.id}/dispatch-to/{world.volunteer.id}")
+    assert response.status_code == 303
+    db.session.refresh(request)
+    assert request.status == "dispatched" and request.assignee_id == world.volunteer.id
+    event = db.session.scalar(
+        select(RequestEvent).where(
+            RequestEvent.request_id == request.id, RequestEvent.kind == "dispatched"
+        )
+    )
+    assert event is not None and event.actor_id == g.street_admin.id
 
 
 def test_a_low_rating_opens_a_follow_up_the_grid_worker_must_close(

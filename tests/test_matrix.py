@@ -496,6 +496,13 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
         {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)},
     ),
     ("POST", "/requests/{grid_open}/route", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),
+    # Escalated to the street office, its admin dispatches it too (not before: above).
+    ("GET", "/requests/{escalated}/candidates", {**GRID_STAFF, "street_admin": 200}),
+    (
+        "POST",
+        "/requests/{escalated}/dispatch-to/{volunteer}",
+        {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303), "street_admin": 303},
+    ),
     ("POST", "/requests/{grid_open}/open", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),
     (
         "POST",
@@ -705,6 +712,9 @@ def _grid_world(world: World, start: datetime) -> tuple[dict[str, object], dict[
     grids.set_home(neighbour, neighbour.id, "1号楼", "1单元")
     fields = req.RequestFields(world.service.id, start, "1号楼", "", 60, False)
     grid_open = req.post(neighbour, fields)
+    # Nobody took it for three days: escalated to the street office (大事不出街道).
+    escalated = req.post(neighbour, fields)
+    escalated.escalation_level = 2
     followup = req.post(neighbour, fields)
     req.dispatch(worker, followup.id, world.volunteer.id)
     req.accept(world.volunteer, followup.id)
@@ -727,6 +737,7 @@ def _grid_world(world: World, start: datetime) -> tuple[dict[str, object], dict[
         grid=grid.id,
         building="1号楼",
         grid_open=grid_open.id,
+        escalated=escalated.id,
         followup=followup.id,
         household=household.id,
         office=office.id,
