@@ -479,6 +479,11 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/grids", {**GRID_STAFF, "building_head": 200, "other_admin": 200}),
     ("POST", "/grids/new", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
     ("POST", "/grids/{grid}/appoint", ADMIN_ONLY),
+    ("GET", "/grids/{grid}/edit", {**ADMIN_ONLY, "admin": 200}),
+    # The form drops 1号楼, where 王邻居 lives: refused with the reason (422).
+    ("POST", "/grids/{grid}/edit", {**ADMIN_ONLY, "admin": 422}),
+    # Members live in the grid: the admin is sent back with the reason, nothing removed.
+    ("POST", "/grids/{grid}/remove", ADMIN_ONLY),
     ("POST", "/grids/{grid}/home", {**ADMIN_ONLY, "grid_worker": 303}),
     ("GET", "/grids/{grid}/register", GRID_STAFF),
     ("POST", "/grids/{grid}/register/new", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),

@@ -20,6 +20,7 @@ from portal.forms import EmptyForm, choices, show_error
 from portal.grids.forms import (
     AppointForm,
     ComplaintForm,
+    GridEditForm,
     GridForm,
     HomeForm,
     HouseholdForm,
@@ -107,6 +108,56 @@ def new() -> Response | tuple[str, int]:
             return redirect(url_for("grids.index"), 303)
     for message in [e for errors in form.errors.values() for e in errors]:
         flash(str(message), "error")
+    return redirect(url_for("grids.index"), 303)
+
+
+def _admin_grid(grid_id: int) -> tuple[Member, Grid]:
+    me = current_member()
+    grid = _grid(grid_id)
+    if not teams.is_admin_of(me, grid.community_id):
+        abort(403)
+    return me, grid
+
+
+@bp.route("/grids/<int:grid_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(grid_id: int) -> Response | tuple[str, int]:
+    """An admin edits a grid's name, buildings and description, or removes it."""
+    me, grid = _admin_grid(grid_id)
+    form = GridEditForm(obj=grid if request.method == "GET" else None)
+    if form.validate_on_submit():
+        ok, _result = submit(
+            form,
+            lambda: grids.update_grid(
+                me,
+                grid_id,
+                grids.GridFields(
+                    name=form.name.data or "",
+                    description=form.description.data or "",
+                    buildings=form.buildings.data or "",
+                    parent_id=None,
+                ),
+            ),
+        )
+        if ok:
+            flash(_("The grid was saved."), "success")
+            return redirect(url_for("grids.index"), 303)
+        grid = db.get_or_404(Grid, grid_id)
+    status = 422 if request.method == "POST" else 200
+    return render("grids/edit.html", grid=grid, form=form, button=EmptyForm()), status
+
+
+@bp.post("/grids/<int:grid_id>/remove")
+@login_required
+def remove(grid_id: int) -> Response:
+    me, _grid_found = _admin_grid(grid_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    outcome = run(lambda: grids.remove_grid(me, grid_id))
+    if outcome.error is not None:
+        flash(str(outcome.error.message), "error")
+        return redirect(url_for("grids.edit", grid_id=grid_id), 303)
+    flash(_("%(grid)s was removed.", grid=outcome.result), "success")
     return redirect(url_for("grids.index"), 303)
 
 

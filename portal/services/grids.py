@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import delete, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from portal.clock import utc_now
 from portal.extensions import db
 from portal.models import (
+    CallUpGroup,
     CarePerson,
     Community,
     Grid,
@@ -113,6 +114,90 @@ def create_grid(admin: Member, fields: GridFields) -> Grid:
     db.session.flush()
     audit.record(admin, "grid.create", grid, community_id=grid.community_id, name=name)
     return grid
+
+
+def _grid_of_admin(admin: Member, grid_id: int) -> Grid:
+    grid = lock_row(Grid, grid_id)
+    if grid is None or not teams.is_admin_of(admin, grid.community_id):
+        raise Forbidden(_l("Only an admin of this community may do this."))
+    return grid
+
+
+def update_grid(admin: Member, grid_id: int, fields: GridFields) -> Grid:
+    """An admin renames a grid or micro-grid, rewrites its description or the buildings it
+    covers. A building that members live in or the register lists cannot be dropped: they
+    would belong to no grid."""
+    grid = _grid_of_admin(admin, grid_id)
+    name = fields.name.strip()
+    if not 1 <= len(name) <= 100:
+        raise DomainError(_l("Enter a name (up to 100 characters)."), field="name")
+    if len(fields.description) > 2000:
+        raise DomainError(_l("Keep the description under 2,000 characters."), "description")
+    if db.session.scalar(
+        select(Grid.id).where(
+            Grid.community_id == grid.community_id, Grid.name == name, Grid.id != grid.id
+        )
+    ):
+        raise DomainError(_l("This community already has a grid of that name."), field="name")
+    buildings = _clean_buildings(fields.buildings)
+    dropped = [b for b in grid.building_list if b not in buildings.split("\n")]
+    if dropped:
+        in_use = db.session.scalar(
+            select(Member.building).where(Member.grid_id == grid.id, Member.building.in_(dropped))
+        ) or db.session.scalar(
+            select(Household.building).where(
+                Household.grid_id == grid.id, Household.building.in_(dropped)
+            )
+        )
+        if in_use:
+            raise DomainError(
+                _l(
+                    "%(building)s still has members or households of the register. "
+                    "Move them to another grid first.",
+                    building=in_use,
+                ),
+                field="buildings",
+            )
+    grid.name = name
+    grid.description = fields.description.strip()
+    grid.buildings = buildings
+    audit.record(admin, "grid.update", grid, community_id=grid.community_id, name=name)
+    return grid
+
+
+def remove_grid(admin: Member, grid_id: int) -> str:
+    """An admin removes a grid or micro-grid that nothing belongs to yet (no micro-grids,
+    members, requests, register households or call-ups); its appointments go with it.
+    Returns the removed grid's name."""
+    grid = _grid_of_admin(admin, grid_id)
+    uses = (
+        (select(Grid.id).where(Grid.parent_id == grid.id), _l("Remove its micro-grids first.")),
+        (
+            select(Member.id).where(Member.grid_id == grid.id),
+            _l("Members live in this grid. Move them to another grid first."),
+        ),
+        (
+            select(ServiceRequest.id).where(ServiceRequest.grid_id == grid.id),
+            _l("This grid has requests, which keep their grid: it cannot be removed."),
+        ),
+        (
+            select(Household.id).where(Household.grid_id == grid.id),
+            _l("The grid register lists households of this grid: it cannot be removed."),
+        ),
+        (
+            select(CallUpGroup.id).where(CallUpGroup.grid_id == grid.id),
+            _l("A call-up calls this grid's party members: it cannot be removed."),
+        ),
+    )
+    for stmt, refusal in uses:
+        if db.session.scalar(stmt.limit(1)) is not None:
+            raise DomainError(refusal)
+    name = grid.name
+    db.session.execute(delete(GridAppointment).where(GridAppointment.grid_id == grid.id))
+    audit.record(admin, "grid.remove", grid, community_id=grid.community_id, name=name)
+    db.session.delete(grid)
+    db.session.flush()
+    return name
 
 
 def grid_for_building(community_id: int, building: str) -> Grid | None:
