@@ -13,11 +13,17 @@ transaction. Then it logs in as the demo grid worker 吴网格 (CSRF on, like a 
 one request in 东一微网格 as 李奶奶, and times each page in-process (Flask test client,
 `time.perf_counter()` around each request), printing min/median/p95/max. Each register view
 writes its audit line, as in production. Use a copy of a database you care about.
+
+`--sql` also counts the statements each request runs and the time inside cursor.execute
+(median), `-v` prints one request's statements, `--profile N` prints cProfile's top N
+functions (cumulative) over the timed requests of each page (slower; not for the figures).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import re
 import statistics
@@ -29,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import event, func, insert, select, text  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.clock import now_local  # noqa: E402
@@ -56,6 +62,32 @@ MEMBERS = 50_000
 COMMUNITIES = 9
 TOPS, MICROS = 10, 4
 CATEGORIES = ("alone", "over_80", "disabled", "low_income")
+
+
+class QueryCounter:
+    """Statements per request and the time spent inside cursor.execute."""
+
+    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
+        self.count = 0
+        self.seconds = 0.0
+        self.statements: list[str] = []
+        self.each_ms: list[float] = []
+        self._started = 0.0
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, _conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        self.count += 1
+        self.statements.append(" ".join(statement.split()))
+        self._started = time.perf_counter()
+
+    def _after(self, *_args) -> None:  # type: ignore[no-untyped-def]
+        spent = time.perf_counter() - self._started
+        self.seconds += spent
+        self.each_ms.append(spent * 1000)
+
+    def reset(self) -> None:
+        self.count, self.seconds, self.statements, self.each_ms = 0, 0.0, [], []
 
 
 def pctl(values: list[float], p: float) -> float:
@@ -235,6 +267,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=200, help="requests per page")
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--sql", action="store_true", help="count statements per request")
+    parser.add_argument("-v", "--verbose", action="store_true", help="with --sql: list them")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile top N")
     args = parser.parse_args()
     app = create_app({"RATELIMIT_ENABLED": False})
     with app.app_context():
@@ -247,6 +282,11 @@ def main() -> None:
             load_demo()
             db.session.commit()
         seed(random.Random(11))
+        if db.engine.dialect.name == "postgresql":
+            # Fresh planner statistics, as autovacuum keeps them in production (without,
+            # the first runs planned with the empty tables' estimates: sequential scans).
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
         resident = db.session.scalar(select(Member).where(Member.phone == RESIDENT))
         assert resident is not None
         request = req.post(
@@ -272,6 +312,10 @@ def main() -> None:
         request_id = request.id
         db.session.commit()
 
+    counter = None
+    if args.sql:
+        with app.app_context():
+            counter = QueryCounter(db.engine)
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
@@ -289,18 +333,51 @@ def main() -> None:
         ("GET /requests/<id>/candidates (dispatch list)", f"/requests/{request_id}/candidates"),
         ("GET /grids/<id>/register (grid register)", f"/grids/{grid_id}/register"),
     ):
-        times = []
+        times: list[float] = []
+        cpu: list[float] = []
+        counts: list[int] = []
+        sql_ms: list[float] = []
+        example: list[str] = []
+        profile = cProfile.Profile() if args.profile else None
         for i in range(args.n + args.warmup):
-            t0 = time.perf_counter()
+            if counter:
+                counter.reset()
+            if profile and i >= args.warmup:
+                profile.enable()
+            t0, cpu0 = time.perf_counter(), time.thread_time()
             response = client.get(url)
             elapsed = (time.perf_counter() - t0) * 1000
+            elapsed_cpu = (time.thread_time() - cpu0) * 1000
+            if profile:
+                profile.disable()
             assert response.status_code == 200, (url, response.status_code)
             if i >= args.warmup:
                 times.append(elapsed)
+                cpu.append(elapsed_cpu)
+                if counter:
+                    counts.append(counter.count)
+                    sql_ms.append(counter.seconds * 1000)
+                    example = example or [
+                        f"{ms:5.1f} ms  {text}"
+                        for ms, text in zip(counter.each_ms, counter.statements, strict=True)
+                    ]
         print(
             f"  {label:48s} min {min(times):6.1f}  median {statistics.median(times):6.1f}  "
-            f"p95 {pctl(times, 95):6.1f}  max {max(times):6.1f} ms"
+            f"p95 {pctl(times, 95):6.1f}  max {max(times):6.1f} ms  "
+            f"(this process's CPU median {statistics.median(cpu):5.1f} ms)"
         )
+        if counter:
+            print(
+                f"    statements {min(counts)}–{max(counts)}, "
+                f"SQL median {statistics.median(sql_ms):.1f} ms"
+            )
+            if args.verbose:
+                for statement in example:
+                    print(f"      {statement[:300]}")
+        if profile:
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile)
+            stats = pstats.Stats(profile).sort_stats("tottime")
+            stats.print_stats(args.profile)
 
 
 if __name__ == "__main__":

@@ -141,6 +141,20 @@ def one_button(action: Callable[[], Any], *, done: str | None, back_to: str) -> 
     return redirect(back_to, 303)
 
 
+def run_read(action: Callable[[], T]) -> Outcome[T]:
+    """`run` for a page view (GET) that writes a line of its own — the grid register's
+    audit line — and then shows what it read: the commit leaves what this transaction
+    loaded as it is, instead of expiring it, so rendering does not load the page's grid
+    and the logged-in member again (two statements a view). What was read is what this
+    very transaction saw, so nothing shown is staler than without the write."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        return run(action)
+    finally:
+        session.expire_on_commit = True
+
+
 def run_apart(action: Callable[[], T]) -> Outcome[T]:
     """`run` in a transaction of its own, for a page view (GET) that must write — a call-up's
     escalation found due while showing it. The view's reads so far are ended first, so on

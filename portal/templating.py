@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -192,6 +192,12 @@ def row_url(endpoint: str, key: str, **values: Any) -> Callable[[int], str]:
     return lambda row_id: f"{head}{int(row_id)}{tail}"
 
 
+def translated(labels: Mapping[str, Any]) -> dict[str, str]:
+    """A dict of lazy labels, translated once: a lazy string translates again each time a
+    row shows it."""
+    return {key: str(label) for key, label in labels.items()}
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["url_for"] = template_url_for
     app.jinja_env.globals["row_url"] = row_url
@@ -200,6 +206,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["duration_cells"] = duration_cells
     app.jinja_env.filters["number"] = lambda n: format_decimal(n)
     app.jinja_env.filters["datetimeformat"] = i18n.format_datetime
+    app.jinja_env.filters["translated"] = translated
     app.jinja_env.globals["once_key"] = idempotency.new_key
 
     @app.context_processor

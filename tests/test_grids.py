@@ -26,6 +26,7 @@ from portal.models import (
 from portal.models._time import utcnow
 from portal.services import credits, grid_requests, grids
 from portal.services import requests as req
+from portal.services.errors import DomainError, Forbidden
 from tests.support import World, join, make_member
 
 
@@ -268,6 +269,118 @@ def test_untaken_requests_escalate_once_to_coordinators_then_the_street_office(
     )
     assert {world.coordinator.id, g.street_admin.id} <= told
     assert [r.id for r in grid_requests.escalated_for(g.street_admin)] == [request.id]
+
+
+def test_the_street_office_dispatches_a_request_escalated_to_it_and_nothing_before(
+    app_ctx,
+    world: World,
+    g: Grids,
+    login,  # type: ignore[no-untyped-def]
+) -> None:
+    request = _post(world)
+    street = login(g.street_admin)
+    # Not yet escalated: the community's to dispatch, the street office only looks on.
+    assert not req.may_dispatch(g.street_admin, request)
+    assert street.get(f"/requests/{request.id}/candidates").status_code == 403
+    with pytest.raises(Forbidden):
+        req.dispatch(g.street_admin, request.id, world.volunteer.id)
+    db.session.rollback()
+    assert grid_requests.escalate(request.id, 1) and grid_requests.escalate(request.id, 2)
+    db.session.commit()
+    # Another street office's admin may not, though it escalated.
+    other = make_member(world.community, "外街道", phone="13700000002")
+    other_office = StreetOffice(name="别的街道")
+    db.session.add(other_office)
+    db.session.flush()
+    other.role, other.street_office_id = "street_admin", other_office.id
+    db.session.commit()
+    assert not req.may_dispatch(other, request)
+    assert req.may_dispatch(g.street_admin, request)
+    page = street.get("/street").get_data(as_text=True)
+    assert f"/requests/{request.id}/candidates" in page
+    assert street.get(f"/requests/{request.id}/candidates").status_code == 200
+    response = street.post(f"/requests/{request.id}/dispatch-to/{world.volunteer.id}")
+    assert response.status_code == 303
+    db.session.refresh(request)
+    assert request.status == "dispatched" and request.assignee_id == world.volunteer.id
+    event = db.session.scalar(
+        select(RequestEvent).where(
+            RequestEvent.request_id == request.id, RequestEvent.kind == "dispatched"
+        )
+    )
+    assert event is not None and event.actor_id == g.street_admin.id
+
+
+def test_an_admin_edits_a_grid_but_keeps_the_buildings_people_live_in(
+    app_ctx,
+    world: World,
+    g: Grids,
+    login,  # type: ignore[no-untyped-def]
+) -> None:
+    fields = grids.GridFields("东一片", "靠东门", "1号楼\n2号楼\n5号楼", None)
+    with pytest.raises(Forbidden):
+        grids.update_grid(g.worker, g.east_1.id, fields)
+    db.session.rollback()
+    grids.update_grid(world.admin, g.east_1.id, fields)
+    db.session.commit()
+    db.session.refresh(g.east_1)
+    assert (g.east_1.name, g.east_1.description) == ("东一片", "靠东门")
+    assert g.east_1.building_list == ["1号楼", "2号楼", "5号楼"]
+    # 孙志愿 lives in 1号楼: it cannot be dropped; nor a name another grid has.
+    with pytest.raises(DomainError, match="还有居民|still has members"):
+        grids.update_grid(world.admin, g.east_1.id, grids.GridFields("东一片", "", "5号楼", None))
+    db.session.rollback()
+    with pytest.raises(DomainError):
+        grids.update_grid(world.admin, g.east_1.id, grids.GridFields("西区网格", "", "", None))
+    db.session.rollback()
+    admin = login(world.admin)
+    assert admin.get(f"/grids/{g.east_1.id}/edit").status_code == 200
+    response = admin.post(
+        f"/grids/{g.east_1.id}/edit", data={"name": "", "buildings": "1号楼", "description": ""}
+    )
+    assert response.status_code == 422
+    response = admin.post(
+        f"/grids/{g.east_1.id}/edit",
+        data={"name": "东一片", "buildings": "5号楼", "description": ""},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and ("还有居民" in page or "still has members" in page)
+    assert login(g.worker).get(f"/grids/{g.east_1.id}/edit").status_code == 403
+
+
+def test_an_admin_removes_only_a_grid_nothing_belongs_to(
+    app_ctx,
+    world: World,
+    g: Grids,
+    login,  # type: ignore[no-untyped-def]
+) -> None:
+    empty = grids.create_grid(world.admin, grids.GridFields("北区网格", "", "9号楼", None))
+    head = make_member(world.community, "北楼长")
+    grids.appoint(world.admin, empty.id, head.id, "building_head", "9号楼")
+    db.session.commit()
+    admin = login(world.admin)
+    # A grid with micro-grids, one members live in: refused with the reason, nothing changes.
+    for grid, reasons in (
+        (g.east, ("请先删除它的微网格", "micro-grids first")),
+        (g.east_1, ("这个网格还有居民", "Members live in this grid")),
+    ):
+        response = admin.post(f"/grids/{grid.id}/remove", follow_redirects=True)
+        page = response.get_data(as_text=True)
+        assert any(reason in page for reason in reasons)
+        assert db.session.get(Grid, grid.id) is not None
+    with pytest.raises(DomainError):
+        grids.remove_grid(world.admin, g.west.id)  # 陈党员 lives in 8号楼
+    db.session.rollback()
+    empty_id = empty.id
+    assert login(g.worker).post(f"/grids/{empty_id}/remove").status_code == 403
+    assert admin.post(f"/grids/{empty_id}/remove").status_code == 303
+    assert db.session.scalar(select(Grid.id).where(Grid.id == empty_id)) is None
+    assert (
+        db.session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.action == "grid.remove")
+        )
+        == 1
+    )
 
 
 def test_a_low_rating_opens_a_follow_up_the_grid_worker_must_close(

@@ -484,6 +484,11 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/grids", {**GRID_STAFF, "building_head": 200, "other_admin": 200}),
     ("POST", "/grids/new", {**ADMIN_PAGES, "admin": 303, "other_admin": 303}),
     ("POST", "/grids/{grid}/appoint", ADMIN_ONLY),
+    ("GET", "/grids/{grid}/edit", {**ADMIN_ONLY, "admin": 200}),
+    # The form drops 1号楼, where 王邻居 lives: refused with the reason (422).
+    ("POST", "/grids/{grid}/edit", {**ADMIN_ONLY, "admin": 422}),
+    # Members live in the grid: the admin is sent back with the reason, nothing removed.
+    ("POST", "/grids/{grid}/remove", ADMIN_ONLY),
     ("POST", "/grids/{grid}/home", {**ADMIN_ONLY, "grid_worker": 303}),
     ("GET", "/grids/{grid}/register", GRID_STAFF),
     ("POST", "/grids/{grid}/register/new", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),
@@ -501,6 +506,13 @@ CASES: list[tuple[str, str, dict[str, int]]] = [
         {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)},
     ),
     ("POST", "/requests/{grid_open}/route", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),
+    # Escalated to the street office, its admin dispatches it too (not before: above).
+    ("GET", "/requests/{escalated}/candidates", {**GRID_STAFF, "street_admin": 200}),
+    (
+        "POST",
+        "/requests/{escalated}/dispatch-to/{volunteer}",
+        {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303), "street_admin": 303},
+    ),
     ("POST", "/requests/{grid_open}/open", {**GRID_STAFF, **dict.fromkeys(GRID_STAFF_ROLES, 303)}),
     (
         "POST",
@@ -741,6 +753,9 @@ def _grid_world(world: World, start: datetime) -> tuple[dict[str, object], dict[
     grids.set_home(neighbour, neighbour.id, "1号楼", "1单元")
     fields = req.RequestFields(world.service.id, start, "1号楼", "", 60, False)
     grid_open = req.post(neighbour, fields)
+    # Nobody took it for three days: escalated to the street office (大事不出街道).
+    escalated = req.post(neighbour, fields)
+    escalated.escalation_level = 2
     followup = req.post(neighbour, fields)
     req.dispatch(worker, followup.id, world.volunteer.id)
     req.accept(world.volunteer, followup.id)
@@ -763,6 +778,7 @@ def _grid_world(world: World, start: datetime) -> tuple[dict[str, object], dict[
         grid=grid.id,
         building="1号楼",
         grid_open=grid_open.id,
+        escalated=escalated.id,
         followup=followup.id,
         household=household.id,
         office=office.id,

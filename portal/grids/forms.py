@@ -30,6 +30,16 @@ class GridForm(FlaskForm):
     description = TextAreaField(_l("Description (optional)"))
 
 
+class GridEditForm(FlaskForm):
+    """Name, buildings and description of an existing grid (its place stays)."""
+
+    name = StringField(_l("Name"), validators=[InputRequired(_l("Enter a name."))])
+    buildings = TextAreaField(
+        _l("Buildings it covers, one a line"), description=_l("Such as 3号楼, one a line.")
+    )
+    description = TextAreaField(_l("Description (optional)"))
+
+
 class AppointForm(FlaskForm):
     phone = StringField(
         _l("Mobile number or member number"),

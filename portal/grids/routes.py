@@ -9,9 +9,10 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from portal.actions import Done, one_button, run, submit
+from portal.actions import Done, one_button, run, run_read, submit
 from portal.auth_session import current_member
 from portal.clock import today_local
 from portal.extensions import client_address, db, limiter
@@ -19,6 +20,7 @@ from portal.forms import EmptyForm, choices, show_error
 from portal.grids.forms import (
     AppointForm,
     ComplaintForm,
+    GridEditForm,
     GridForm,
     HomeForm,
     HouseholdForm,
@@ -109,6 +111,56 @@ def new() -> Response | tuple[str, int]:
     return redirect(url_for("grids.index"), 303)
 
 
+def _admin_grid(grid_id: int) -> tuple[Member, Grid]:
+    me = current_member()
+    grid = _grid(grid_id)
+    if not teams.is_admin_of(me, grid.community_id):
+        abort(403)
+    return me, grid
+
+
+@bp.route("/grids/<int:grid_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(grid_id: int) -> Response | tuple[str, int]:
+    """An admin edits a grid's name, buildings and description, or removes it."""
+    me, grid = _admin_grid(grid_id)
+    form = GridEditForm(obj=grid if request.method == "GET" else None)
+    if form.validate_on_submit():
+        ok, _result = submit(
+            form,
+            lambda: grids.update_grid(
+                me,
+                grid_id,
+                grids.GridFields(
+                    name=form.name.data or "",
+                    description=form.description.data or "",
+                    buildings=form.buildings.data or "",
+                    parent_id=None,
+                ),
+            ),
+        )
+        if ok:
+            flash(_("The grid was saved."), "success")
+            return redirect(url_for("grids.index"), 303)
+        grid = db.get_or_404(Grid, grid_id)
+    status = 422 if request.method == "POST" else 200
+    return render("grids/edit.html", grid=grid, form=form, button=EmptyForm()), status
+
+
+@bp.post("/grids/<int:grid_id>/remove")
+@login_required
+def remove(grid_id: int) -> Response:
+    me, _grid_found = _admin_grid(grid_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    outcome = run(lambda: grids.remove_grid(me, grid_id))
+    if outcome.error is not None:
+        flash(str(outcome.error.message), "error")
+        return redirect(url_for("grids.edit", grid_id=grid_id), 303)
+    flash(_("%(grid)s was removed.", grid=outcome.result), "success")
+    return redirect(url_for("grids.index"), 303)
+
+
 @bp.post("/grids/<int:grid_id>/appoint")
 @login_required
 def appoint(grid_id: int) -> Response:
@@ -175,7 +227,7 @@ def _register_page(grid: Grid, form: HouseholdForm | None = None) -> str:
 
 def _run_read(action: Any) -> Any:
     """A page read that writes its audit line: committed with the page, or 403."""
-    outcome = run(action)
+    outcome = run_read(action)
     if outcome.error is not None:
         abort(400)
     return outcome.result
@@ -277,7 +329,10 @@ def grid_requests_page(grid_id: int) -> str:
 
 
 def _dispatchable(request_id: int) -> ServiceRequest:
-    service_request = db.get_or_404(ServiceRequest, request_id)
+    # The service rides along: the dispatch list's heading shows it.
+    service_request = db.get_or_404(
+        ServiceRequest, request_id, options=[joinedload(ServiceRequest.service)]
+    )
     if not request_service.may_dispatch(current_member(), service_request):
         abort(403)
     return service_request
@@ -289,11 +344,7 @@ def candidates(request_id: int) -> str:
     service_request = _dispatchable(request_id)
     route_form = RouteForm()
     route_form.team.choices = choices(
-        [(0, _("Choose…"))]
-        + [
-            (row.team.id, row.team.name)
-            for row in teams.teams_of_community(service_request.community_id)
-        ]
+        [(0, _("Choose…")), *teams.team_choices(service_request.community_id)]
     )
     return render(
         "grids/candidates.html",

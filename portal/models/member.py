@@ -44,7 +44,7 @@ class Member(UserMixin, db.Model):
     # Home: building and unit, and so the (micro-)grid covering that building.
     building: Mapped[str | None] = mapped_column(String(50))
     unit: Mapped[str | None] = mapped_column(String(20))
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
     # A resident who posted a need from a building poster without registering: no password
     # yet, and not verified until a grid worker has met them.
     pending_resident: Mapped[bool] = mapped_column(default=False, server_default="0")
@@ -74,6 +74,18 @@ class Member(UserMixin, db.Model):
         # The dispatch list's "elsewhere in the community": party members, then the rest,
         # in name order, read in index order and stopped at the page size.
         Index("ix_members_dispatch", "community_id", "party_member", "name", "id"),
+        # The members of a grid (its prefix), and the dispatch list's pages of a grid's
+        # volunteers read from the index alone: PostgreSQL otherwise walked the whole table
+        # by primary key to merge it with the memberships (5 ms, against 0.2 ms).
+        Index(
+            "ix_members_grid",
+            "grid_id",
+            "party_member",
+            "name",
+            "id",
+            "shows_party_badge",
+            "active",
+        ),
     )
 
     def get_id(self) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -35,7 +35,7 @@ class TeamMembership(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     role: Mapped[str] = mapped_column(String(16), default="member")
     # pending (asked to join) → active | declined; active → removed.
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -46,6 +46,11 @@ class TeamMembership(db.Model):
 
     __table_args__ = (
         UniqueConstraint("team_id", "member_id"),
+        # "Is this member an active volunteer of a team of that community?" — asked per
+        # candidate by the dispatch list — answered from the index alone. (On member_id
+        # alone, PostgreSQL hashed every membership of the community instead: 5 ms at
+        # 5,000 volunteers, against 1 ms.)
+        Index("ix_team_memberships_member", "member_id", "status", "team_id"),
         CheckConstraint("role IN ('member', 'coordinator')", name="role"),
         CheckConstraint("status IN ('pending', 'active', 'declined', 'removed')", name="status"),
     )

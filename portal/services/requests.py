@@ -71,9 +71,23 @@ def is_dispatcher(member: Member, community_id: int) -> bool:
 
 
 def may_dispatch(member: Member, request: ServiceRequest) -> bool:
-    """The community's coordinators and admins, and the grid worker of the request's grid."""
-    return is_dispatcher(member, request.community_id) or grids.is_grid_worker_of(
-        member, request.grid_id
+    """The community's coordinators and admins, the grid worker of the request's grid, and,
+    once the request has escalated to the street office, that office's admins."""
+    return (
+        is_dispatcher(member, request.community_id)
+        or grids.is_grid_worker_of(member, request.grid_id)
+        or street_office_dispatches(member, request)
+    )
+
+
+def street_office_dispatches(member: Member, request: ServiceRequest) -> bool:
+    """大事不出街道: a request nobody took escalates to the street office (level 2); the
+    admin of the street office above its community may then dispatch it too. Not before:
+    until then it is the community's to dispatch."""
+    return (
+        member.role == "street_admin"
+        and request.escalation_level >= 2
+        and request.community_id in grids.overseen_community_ids(member)
     )
 
 
@@ -929,10 +943,8 @@ def is_stuck(request: ServiceRequest, *, open_hours: int, dispatched_hours: int)
 
 def family_of(request: ServiceRequest) -> set[int]:
     """The requester, the poster and their linked relatives: none of them may serve it."""
-    ids = {request.requester_id, request.posted_by_id}
-    for member in {request.requester, request.posted_by}:
-        ids.update(r.id for r in family.relatives(member))
-    return ids
+    people = {request.requester_id, request.posted_by_id}
+    return people | family.relative_ids(people)
 
 
 def volunteers_for(community_id: int) -> list[Member]:

