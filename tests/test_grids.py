@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -298,6 +300,7 @@ def test_the_street_office_dispatches_a_request_escalated_to_it_and_nothing_befo
     assert req.may_dispatch(g.street_admin, request)
     page = street.get("/street").get_data(as_text=True)
     assert f"/requests/{request.id}/candidates" in page
+    assert world.community.name in page  # which community it came from, by name
     assert street.get(f"/requests/{request.id}/candidates").status_code == 200
     response = street.post(f"/requests/{request.id}/dispatch-to/{world.volunteer.id}")
     assert response.status_code == 303
@@ -579,3 +582,33 @@ def test_the_register_pages_by_keyset_and_filters_by_category(world: World, g: G
     assert [r.household.door for r in first + rest] == [f"{d:03d}" for d in range(60)]
     disabled, _more = grids.register_rows(g.east, category="disabled")
     assert [r.household.door for r in disabled] == ["000", "010", "020", "030", "040", "050"]
+
+
+def test_the_grid_worker_reads_the_whole_register_page_by_page(
+    world: World,
+    g: Grids,
+    login,  # type: ignore[no-untyped-def]
+) -> None:
+    for door in range(55):
+        grids.add_household(
+            world.admin,
+            g.east_1,
+            grids.HouseholdFields(
+                "1号楼", "1单元", f"{door:03d}", "", f"长者{door:02d}", ["alone"], ""
+            ),
+        )
+    db.session.commit()
+    views = select(func.count(AuditEvent.id)).where(AuditEvent.action == "grid.register.view")
+    before = db.session.scalar(views)
+    worker = login(g.worker)
+    first = worker.get(f"/grids/{g.east.id}/register").get_data(as_text=True)
+    assert "长者00" in first and "长者49" in first and "长者50" not in first
+    more = re.search(r'href="([^"]*/register\?after=\d+[^"]*)"', first)
+    assert more is not None, "the first page links to the next"
+    second = worker.get(html.unescape(more.group(1))).get_data(as_text=True)
+    assert "长者50" in second and "长者54" in second and "长者49" not in second
+    assert "after=" not in second.split("</main>")[0].split('id="category"')[-1]
+    assert db.session.scalar(views) == before + 2  # every page read is audited
+    # A cursor that is no household, or one of another grid, starts from the beginning.
+    assert "长者00" in worker.get(f"/grids/{g.east.id}/register?after=99999").get_data(as_text=True)
+    assert worker.get(f"/grids/{g.east.id}/register?after=x").status_code == 200

@@ -34,7 +34,7 @@ from portal.grids.forms import (
     TrackForm,
 )
 from portal.htmx import render
-from portal.inputs import parse_int
+from portal.inputs import parse_int, query_id
 from portal.models import Community, Grid, Member, Service, ServiceRequest
 from portal.services import cards, grid_requests, grids, idempotency, teams
 from portal.services import requests as request_service
@@ -219,10 +219,21 @@ def set_home(grid_id: int) -> Response:
 
 def _register_page(grid: Grid, form: HouseholdForm | None = None) -> str:
     me = current_member()
-    outcome = _run_read(lambda: grids.register(me, grid, category=request.args.get("category")))
+    category = request.args.get("category") or None
+    rows, more = _run_read(
+        lambda: grids.register(me, grid, category=category, after=query_id("after"))
+    )
     form = form or HouseholdForm()
     form.building.choices = choices([(b, b) for b in grid.building_list])
-    return render("grids/register.html", grid=grid, rows=outcome, form=form, button=EmptyForm())
+    return render(
+        "grids/register.html",
+        grid=grid,
+        rows=rows,
+        more=more,
+        category=category,
+        form=form,
+        button=EmptyForm(),
+    )
 
 
 def _run_read(action: Any) -> Any:
@@ -608,7 +619,12 @@ def street() -> str:
     me = current_member()
     if me.role not in ("street_admin", "city_admin"):
         abort(403)
-    return render("grids/street.html", items=grid_requests.escalated_for(me), me=me)
+    items = grid_requests.escalated_for(me)
+    ids = {r.community_id for r in items}
+    names = dict(
+        db.session.execute(select(Community.id, Community.name).where(Community.id.in_(ids))).all()
+    )
+    return render("grids/street.html", items=items, community_names=names, me=me)
 
 
 def _city_admin() -> Member:

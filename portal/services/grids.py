@@ -494,10 +494,13 @@ def register_rows(
     return rows, more
 
 
-def register(actor: Member, grid: Grid, *, category: str | None = None) -> list[RegisterRow]:
-    """`record_register_view` and the first page of the register."""
+def register(
+    actor: Member, grid: Grid, *, category: str | None = None, after: int | None = None
+) -> tuple[list[RegisterRow], int | None]:
+    """`record_register_view` and a page of the register (the first, or the one after the
+    household `after`), with the id to continue after."""
     record_register_view(actor, grid)
-    return register_rows(grid, category=category)[0]
+    return register_rows(grid, category=category, after=after)
 
 
 @dataclass(frozen=True)
