@@ -53,13 +53,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         security,
         templating,
     )
-    from portal.extensions import csrf, db, limiter, migrate
+    from portal.extensions import csrf, db, limit_only_where_limited, limiter, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     db_setup.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    limit_only_where_limited(app)
     compression.init_app(app)
     auth_session.init_app(app)
     i18n.init_app(app)

@@ -288,8 +288,35 @@ def select_locale() -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+# WTForms' own messages ("This field is required." …) in the request's locale. Flask-WTF
+# reads its .mo file from disk again on every request that builds a form (~0.6 ms: the
+# login, kiosk and every one-button page); the catalogue never changes while the process
+# runs, so it is loaded once per locale. Same catalogue, same messages.
+_WTFORMS_CATALOGUES: dict[str, Any] = {}
+
+
+def _wtforms_translations() -> Any:
+    from babel import support
+    from flask import request
+    from wtforms.i18n import messages_path
+
+    if not request or "babel" not in current_app.extensions:
+        return None
+    locale = get_locale()
+    key = str(locale)
+    translations = _WTFORMS_CATALOGUES.get(key)
+    if translations is None:
+        translations = _WTFORMS_CATALOGUES[key] = support.Translations.load(
+            messages_path(), [locale], domain="wtforms"
+        )
+    return translations
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
+    import flask_wtf.i18n
+
+    flask_wtf.i18n._get_translations = _wtforms_translations
 
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: catalogue().ugettext(s),

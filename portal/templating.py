@@ -82,9 +82,7 @@ class TopBar:
             return 0, 0, False, False, False
         from portal.services import members
 
-        balance, unread, coordinates, called, grid_role = members.top_bar_figures(
-            self._member_id
-        )
+        balance, unread, coordinates, called, grid_role = members.top_bar_figures(self._member_id)
         return balance, unread, coordinates, called, grid_role
 
     @property
@@ -181,14 +179,36 @@ def template_url_for(endpoint: str, **values: Any) -> str:
 _ROW_MARKER = str(MAX_ID)
 
 
+# (script root, endpoint, key, other values) → the row URL's text before and after the id:
+# a row block rendered on its own (an htmx fragment) asks for its URLs once per row, so the
+# routing-map build is kept per process, not only per list.
+_ROW_URLS: dict[tuple[Any, ...], tuple[str, str]] = {}
+_MAX_ROW_URLS = 5_000
+
+
 def row_url(endpoint: str, key: str, **values: Any) -> Callable[[int], str]:
     """The URL of `endpoint` for each row of a list, built once: `row_url('hours.show',
     'log_id')(log.id)` gives what `url_for('hours.show', log_id=log.id)` gives, without a
     routing-map build per row (a roster of 100 built 300)."""
-    template = url_for(endpoint, **{key: MAX_ID}, **values)
-    head, marker, tail = template.partition(_ROW_MARKER)
-    if not marker or _ROW_MARKER in tail:  # not a plain path segment: build each one
-        return lambda row_id: url_for(endpoint, **{key: row_id}, **values)
+    cache_key: tuple[Any, ...] | None = None
+    if has_request_context() and not endpoint.startswith("."):
+        try:
+            cache_key = (request.script_root, endpoint, key, *sorted(values.items()))
+            hash(cache_key)
+        except TypeError:
+            cache_key = None
+    parts = _ROW_URLS.get(cache_key) if cache_key is not None else None
+    if parts is None:
+        template = url_for(endpoint, **{key: MAX_ID}, **values)
+        head, marker, tail = template.partition(_ROW_MARKER)
+        if not marker or _ROW_MARKER in tail:  # not a plain path segment: build each one
+            return lambda row_id: url_for(endpoint, **{key: row_id}, **values)
+        parts = (head, tail)
+        if cache_key is not None:
+            if len(_ROW_URLS) > _MAX_ROW_URLS:
+                _ROW_URLS.clear()
+            _ROW_URLS[cache_key] = parts
+    head, tail = parts
     return lambda row_id: f"{head}{int(row_id)}{tail}"
 
 

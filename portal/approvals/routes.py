@@ -77,7 +77,6 @@ def index() -> str:
         conflicted={me.id, *(r.id for r in family.relatives(me))},
         pending_count=_pending_count(team_ids),
         now=utcnow(),
-        bulk_form=OnceForm(),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import segno
 from flask import current_app
@@ -54,6 +55,10 @@ def reissue_card(actor: Member, member: Member) -> Member:
     return member
 
 
+# Encoding a QR code costs ~10 ms of Python (segno tries all eight masks). The kiosk's code
+# screen shows the same rotating code for a whole window (devices.CODE_WINDOW_SECONDS) and
+# is reloaded by every kiosk in that window: kept per process, a few recent codes.
+@lru_cache(maxsize=64)
 def qr_svg(data: str, scale: int = 4, *, fluid: bool = False) -> str:
     """An inline SVG QR code (the CSP allows no third-party image and no script). `fluid`
     gives it a viewBox instead of a fixed size, so CSS can make it as large as the screen

@@ -163,33 +163,10 @@ class RosterRow:
 
 
 def roster(team: Team) -> list[RosterRow]:
-    memberships = list(
-        db.session.scalars(
-            select(TeamMembership)
-            .where(TeamMembership.team_id == team.id, TeamMembership.status == "active")
-            .order_by(TeamMembership.role.desc(), TeamMembership.id)
-            .limit(500)
-            # Each row shows the member's name: joined, not one load per row (nor a second
-            # statement).
-            .options(joinedload(TeamMembership.member))
-        )
-    )
-    ids = [m.member_id for m in memberships]
-    minutes = dict(
-        db.session.execute(
-            select(HourLog.member_id, func.sum(HourLog.minutes))
-            .where(
-                HourLog.team_id == team.id,
-                HourLog.member_id.in_(ids),
-                HourLog.status == "approved",
-                HourLog.service_date >= month_start(),
-            )
-            .group_by(HourLog.member_id)
-        ).all()
-    )
     # Each member's latest service in this team: newest first on the (member_id,
     # service_date) index, stopping at the first of this team's — not a GROUP BY over every
-    # log the team ever had (50 ms for a demo team of 7,500 logs at 100k, growing).
+    # log the team ever had (50 ms for a demo team of 7,500 logs at 100k, growing). A
+    # column of the roster's own statement (it was a statement of its own).
     latest = (
         select(HourLog.service_date)
         .where(
@@ -202,14 +179,29 @@ def roster(team: Team) -> list[RosterRow]:
         .correlate(TeamMembership)
         .scalar_subquery()
     )
-    last = dict(
+    rows = db.session.execute(
+        select(TeamMembership, latest)
+        .where(TeamMembership.team_id == team.id, TeamMembership.status == "active")
+        .order_by(TeamMembership.role.desc(), TeamMembership.id)
+        .limit(500)
+        # Each row shows the member's name: joined, not one load per row (nor a second
+        # statement).
+        .options(joinedload(TeamMembership.member))
+    ).all()
+    ids = [m.member_id for m, _last in rows]
+    minutes = dict(
         db.session.execute(
-            select(TeamMembership.member_id, latest).where(
-                TeamMembership.team_id == team.id, TeamMembership.member_id.in_(ids)
+            select(HourLog.member_id, func.sum(HourLog.minutes))
+            .where(
+                HourLog.team_id == team.id,
+                HourLog.member_id.in_(ids),
+                HourLog.status == "approved",
+                HourLog.service_date >= month_start(),
             )
+            .group_by(HourLog.member_id)
         ).all()
     )
-    return [RosterRow(m, minutes.get(m.member_id) or 0, last.get(m.member_id)) for m in memberships]
+    return [RosterRow(m, minutes.get(m.member_id) or 0, last) for m, last in rows]
 
 
 def coordinators_of(team: Team) -> list[Member]:

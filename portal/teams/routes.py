@@ -87,7 +87,6 @@ def show(team_id: int) -> str:
         coordinating=coordinating,
         requests=teams.join_requests(team) if coordinating else [],
         roster=teams.roster(team) if coordinating else [],
-        form=EmptyForm(),
     )
 
 
