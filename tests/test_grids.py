@@ -301,6 +301,7 @@ def test_the_street_office_dispatches_a_request_escalated_to_it_and_nothing_befo
     page = street.get("/street").get_data(as_text=True)
     assert f"/requests/{request.id}/candidates" in page
     assert world.community.name in page  # which community it came from, by name
+    assert 'href="/reports"' in page and 'href="/reports/clearing"' in page  # menu and page
     assert street.get(f"/requests/{request.id}/candidates").status_code == 200
     response = street.post(f"/requests/{request.id}/dispatch-to/{world.volunteer.id}")
     assert response.status_code == 303
