@@ -18,7 +18,7 @@ to honour it — "易存难兑" made visible before it happens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -61,8 +61,31 @@ class Liability:
     older_exceed_month: str | None
 
 
-def liability(community_ids: int | Sequence[int], today: date) -> Liability:
-    """The view for one community, or the sum over several (a street office, the city)."""
+def first_month(today: date) -> date:
+    """The first day of the delivery's 12 months (the current month the 12th)."""
+    return _add_months(today.replace(day=1), -11)
+
+
+def delivery_known(scope: Scope, today: date) -> bool:
+    """Whether a report of `scope` has the delivery's months already: the same communities
+    unfiltered, from on or before the first month to today (its month totals are then the
+    approved minutes of each of those months, to date)."""
+    return (
+        scope.team_ids is None
+        and scope.grid_ids is None
+        and scope.start <= first_month(today)
+        and scope.end == today
+    )
+
+
+def liability(
+    community_ids: int | Sequence[int],
+    today: date,
+    month_totals: Mapping[str, int] | None = None,
+) -> Liability:
+    """The view for one community, or the sum over several (a street office, the city).
+    `month_totals`: approved minutes by 'YYYY-MM' of the same communities already summed
+    (a report whose scope passes `delivery_known`), so they are not summed twice."""
     ids = (community_ids,) if isinstance(community_ids, int) else tuple(community_ids)
     # From the monthly balance rollup: the sum over every month is each owner's balance.
     outstanding = dict.fromkeys(BANDS, 0)
@@ -73,12 +96,14 @@ def liability(community_ids: int | Sequence[int], today: date) -> Liability:
     ):
         outstanding[band_of(today.year - born)] += int(minutes or 0)
 
-    first = _add_months(today.replace(day=1), -11)
+    first = first_month(today)
     # From the monthly rollup (the current month's days from the hour logs).
     delivered: dict[str, int] = {}
-    scope = Scope(ids, None, first, today, True)
-    for _team, _service, m, _party, minutes in hour_sums(scope):
-        delivered[m] = delivered.get(m, 0) + minutes
+    if month_totals is not None:
+        delivered = dict(month_totals)
+    else:
+        for _team, _service, m, _party, minutes in hour_sums(Scope(ids, None, first, today, True)):
+            delivered[m] = delivered.get(m, 0) + minutes
     delivery = {m: int(delivered.get(m) or 0) for m in months_between(first, today)}
     average = sum(delivery.values()) // 12
     total = sum(outstanding.values())

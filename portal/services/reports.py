@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
 
 from portal.extensions import db
 from portal.models import (
     Community,
     HourLog,
     Member,
+    MemberLastServed,
     MonthlyHours,
     RequestEvent,
     Service,
@@ -171,6 +172,14 @@ def hour_sums(scope: Scope) -> list[tuple[int, str, str, bool, int]]:
                 label = labels.get(month) or labels.setdefault(month, f"{month:%Y-%m}")
                 rows.append((team, category, label, bool(party), int(minutes)))
     month = month_of(HourLog.service_date)
+    # The volunteer's party mark, looked up per log: the few days' logs (hundreds to a few
+    # thousand) cost as many index lookups, where a join hashed every member of the city.
+    party = (
+        select(Member.party_member)
+        .where(Member.id == HourLog.member_id)
+        .correlate(HourLog)
+        .scalar_subquery()
+    )
     for sign, start, end in raw:
         where = [
             HourLog.community_id.in_(scope.community_ids),
@@ -181,21 +190,14 @@ def hour_sums(scope: Scope) -> list[tuple[int, str, str, bool, int]]:
         if scope.team_ids is not None:
             where.append(HourLog.team_id.in_(scope.team_ids))
         if scope.grid_ids is not None:
-            where.append(Member.grid_id.in_(scope.grid_ids))
-        for team, category, m, party, minutes in db.session.execute(
-            select(
-                HourLog.team_id,
-                Service.category,
-                month,
-                Member.party_member,
-                func.sum(HourLog.minutes),
-            )
-            .join(Member, Member.id == HourLog.member_id)
+            where.append(HourLog.member_id.in_(_grid_members(scope.grid_ids)))
+        for team, category, m, is_party, minutes in db.session.execute(
+            select(HourLog.team_id, Service.category, month, party, func.sum(HourLog.minutes))
             .join(Service, Service.id == HourLog.service_id)
             .where(*where)
-            .group_by(HourLog.team_id, Service.category, month, Member.party_member)
+            .group_by(HourLog.team_id, Service.category, month, party)
         ):
-            rows.append((team, category, m, bool(party), sign * int(minutes)))
+            rows.append((team, category, m, bool(is_party), sign * int(minutes)))
     return rows
 
 
@@ -246,11 +248,34 @@ class People:
 
 def people(scope: Scope) -> People:
     in_grid = [] if scope.grid_ids is None else [Member.grid_id.in_(scope.grid_ids)]
+    new_at = Member.created_at
     if scope.team_ids is None:
+        served = _served_from_last(scope)
+        if served is not None:
+            # One pass over the community's members: in scope (active), of them served in
+            # the range, and new (joined in the range, active or not).
+            a = served.subquery()
+            is_active = Member.active.is_(True)
+            members, active, new_count = db.session.execute(
+                select(
+                    func.sum(case((is_active, 1), else_=0)),
+                    func.sum(case((and_(is_active, a.c.member_id.is_not(None)), 1), else_=0)),
+                    func.sum(
+                        case(
+                            (and_(new_at >= scope.start_at, new_at < scope.end_before), 1),
+                            else_=0,
+                        )
+                    ),
+                )
+                .select_from(Member)
+                .outerjoin(a, a.c.member_id == Member.id)
+                .where(Member.community_id.in_(scope.community_ids), *in_grid)
+            ).one()
+            members, active = int(members or 0), int(active or 0)
+            return People(members, active, members - active, int(new_count or 0))
         ids = select(Member.id).where(
             Member.community_id.in_(scope.community_ids), Member.active.is_(True), *in_grid
         )
-        new_at = Member.created_at
         new = select(func.count(Member.id)).where(
             Member.community_id.in_(scope.community_ids),
             new_at >= scope.start_at,
@@ -290,6 +315,46 @@ def people(scope: Scope) -> People:
         or 0
     )
     return People(members, active, members - active, int(db.session.scalar(new) or 0))
+
+
+# Above this many members whose latest day is after the range's end (a range in the past),
+# counting the range's logs is cheaper than looking up each of them.
+LATE_LIMIT = 500
+
+
+def _served_from_last(scope: Scope) -> Select[tuple[int]] | None:
+    """The distinct members with approved service in the scope's range (whole communities),
+    from `member_last_served` (one row per member and community): those whose latest day
+    is inside the range, and those whose latest day is after it who have an approved log
+    inside it (one index lookup each). Exact, and one row per member instead of every log
+    of the range — when few members served after the range's end (a range reaching
+    today). None otherwise: then the range's logs are counted."""
+    last = MemberLastServed
+    in_scope = [last.community_id.in_(scope.community_ids), last.service_date >= scope.start]
+    late = db.session.scalar(
+        select(func.count()).select_from(
+            select(last.member_id)
+            .where(*in_scope, last.service_date > scope.end)
+            .limit(LATE_LIMIT + 1)
+            .subquery()
+        )
+    )
+    if (late or 0) > LATE_LIMIT:
+        return None
+    inside = select(last.member_id).where(*in_scope, last.service_date <= scope.end)
+    if not late:
+        return inside.distinct()
+    # Apart, so the usual query has no subplan for the planner to price.
+    served_inside = exists().where(
+        HourLog.member_id == last.member_id,
+        HourLog.community_id == last.community_id,
+        HourLog.status == "approved",
+        HourLog.service_date >= scope.start,
+        HourLog.service_date <= scope.end,
+    )
+    return inside.union(
+        select(last.member_id).where(*in_scope, last.service_date > scope.end, served_inside)
+    )
 
 
 def _requests(scope: Scope) -> list[ColumnElement[bool]]:
