@@ -18,6 +18,7 @@ from portal.models import (
     MemberLastServed,
     MonthlyBalance,
     MonthlyHours,
+    TeamMembership,
 )
 from portal.services import corrections, grids, hours, ledger, report_scope, reports, rollups
 from tests.support import World, log_hours
@@ -53,19 +54,19 @@ def _rolled() -> dict[tuple, tuple[int, int]]:
     }
 
 
-def _raw_last_served() -> dict[tuple[int, int], object]:
-    """Each (member, community)'s latest approved service date, in Python."""
-    last: dict[tuple[int, int], object] = {}
+def _raw_last_served() -> dict[tuple[int, int, int], object]:
+    """Each (member, team, community)'s latest approved service date, in Python."""
+    last: dict[tuple[int, int, int], object] = {}
     for log in db.session.scalars(select(HourLog)):
         if log.status == "approved":
-            key = (log.member_id, log.community_id)
+            key = (log.member_id, log.team_id, log.community_id)
             last[key] = max(log.service_date, last.get(key, log.service_date))
     return last
 
 
-def _rolled_last_served() -> dict[tuple[int, int], object]:
+def _rolled_last_served() -> dict[tuple[int, int, int], object]:
     return {
-        (r.member_id, r.community_id): r.service_date
+        (r.member_id, r.team_id, r.community_id): r.service_date
         for r in db.session.scalars(select(MemberLastServed))
     }
 
@@ -166,7 +167,10 @@ def test_check_finds_a_drift_and_rebuild_repairs_it(dataset: World, app, runner)
     row.service_date -= timedelta(days=1)
     db.session.add(
         MemberLastServed(
-            member_id=dataset.resident.id, community_id=row.community_id, service_date=today_local()
+            member_id=dataset.resident.id,
+            team_id=row.team_id,
+            community_id=row.community_id,
+            service_date=today_local(),
         )
     )
     db.session.commit()
@@ -209,7 +213,7 @@ def test_a_members_latest_day_follows_approvals_reversals_and_corrections(
 ) -> None:
     today = today_local()
     member = db.session.get(Member, dataset.volunteer2.id)
-    key = (member.id, dataset.community.id)
+    key = (member.id, dataset.team.id, dataset.community.id)
     # A newer approval moves the day on; an older one leaves it.
     newest = log_hours(member, dataset.team, dataset.service, 30, days_ago=0)
     hours.approve_log(dataset.coordinator, newest.id)
@@ -264,18 +268,29 @@ def test_active_members_are_exact_for_any_range(dataset: World, monkeypatch) -> 
         for m in db.session.scalars(select(Member))
         if m.community_id == dataset.community.id and m.active
     }
+    team_members = {
+        t.member_id
+        for t in db.session.scalars(select(TeamMembership))
+        if t.team_id == dataset.team.id and t.status == "active"
+    }
     for limit in (0, 1, 500):
         monkeypatch.setattr(reports, "LATE_LIMIT", limit)
-        for _ in range(25):
+        for n in range(30):
             end = today - timedelta(days=rng.choice([0, 0, 1, 3, 30, 90, 200]))
             start = end - timedelta(days=rng.choice([0, 5, 31, 61, 200, 364]))
-            scope = report_scope.scope_for(
-                dataset.admin, start=start, end=end, team_id=None, today=today
+            # The community as its admin sees it, and one team as its coordinator does.
+            actor, team, who = (
+                (dataset.admin, None, members)
+                if n % 2
+                else (dataset.coordinator, dataset.team.id, team_members)
             )
+            scope = report_scope.scope_for(actor, start=start, end=end, team_id=team, today=today)
             active = {
                 x.member_id
                 for x in logs
-                if scope.start <= x.service_date <= scope.end and x.member_id in members
+                if scope.start <= x.service_date <= scope.end
+                and x.member_id in who
+                and (team is None or x.team_id == team)
             }
             got = reports.people(scope)
-            assert (got.members, got.active) == (len(members), len(active)), (limit, start, end)
+            assert (got.members, got.active) == (len(who), len(active)), (limit, start, end, team)

@@ -249,27 +249,26 @@ class People:
 def people(scope: Scope) -> People:
     in_grid = [] if scope.grid_ids is None else [Member.grid_id.in_(scope.grid_ids)]
     new_at = Member.created_at
+    served = _served_from_last(scope)
     if scope.team_ids is None:
-        served = _served_from_last(scope)
         if served is not None:
             # One pass over the community's members: in scope (active), of them served in
             # the range, and new (joined in the range, active or not).
-            a = served.subquery()
+            # `IN (subquery)`: one hashed set of the served ids on both databases (a join to
+            # the DISTINCT subquery had SQLite look it up per member: seconds).
             is_active = Member.active.is_(True)
+            served_ids = served.scalar_subquery()
             members, active, new_count = db.session.execute(
                 select(
                     func.sum(case((is_active, 1), else_=0)),
-                    func.sum(case((and_(is_active, a.c.member_id.is_not(None)), 1), else_=0)),
+                    func.sum(case((and_(is_active, Member.id.in_(served_ids)), 1), else_=0)),
                     func.sum(
                         case(
                             (and_(new_at >= scope.start_at, new_at < scope.end_before), 1),
                             else_=0,
                         )
                     ),
-                )
-                .select_from(Member)
-                .outerjoin(a, a.c.member_id == Member.id)
-                .where(Member.community_id.in_(scope.community_ids), *in_grid)
+                ).where(Member.community_id.in_(scope.community_ids), *in_grid)
             ).one()
             members, active = int(members or 0), int(active or 0)
             return People(members, active, members - active, int(new_count or 0))
@@ -306,14 +305,19 @@ def people(scope: Scope) -> People:
             *of_grid,
         )
     members = int(db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0)
-    active = int(
-        db.session.scalar(
-            select(func.count(func.distinct(HourLog.member_id))).where(
-                *_approved(scope), HourLog.member_id.in_(ids)
+    if served is not None:
+        in_scope = ids.subquery()
+        active_ids = select(func.count()).where(in_scope.c.member_id.in_(served.scalar_subquery()))
+        active = int(db.session.scalar(active_ids.select_from(in_scope)) or 0)
+    else:
+        active = int(
+            db.session.scalar(
+                select(func.count(func.distinct(HourLog.member_id))).where(
+                    *_approved(scope), HourLog.member_id.in_(ids)
+                )
             )
+            or 0
         )
-        or 0
-    )
     return People(members, active, members - active, int(db.session.scalar(new) or 0))
 
 
@@ -323,14 +327,16 @@ LATE_LIMIT = 500
 
 
 def _served_from_last(scope: Scope) -> Select[tuple[int]] | None:
-    """The distinct members with approved service in the scope's range (whole communities),
-    from `member_last_served` (one row per member and community): those whose latest day
+    """The distinct members with approved service in the scope's range (its communities, or
+    its teams), from `member_last_served` (a row per member and team): those whose latest day
     is inside the range, and those whose latest day is after it who have an approved log
     inside it (one index lookup each). Exact, and one row per member instead of every log
     of the range — when few members served after the range's end (a range reaching
     today). None otherwise: then the range's logs are counted."""
     last = MemberLastServed
     in_scope = [last.community_id.in_(scope.community_ids), last.service_date >= scope.start]
+    if scope.team_ids is not None:
+        in_scope.append(last.team_id.in_(scope.team_ids))
     late = db.session.scalar(
         select(func.count()).select_from(
             select(last.member_id)
@@ -347,7 +353,7 @@ def _served_from_last(scope: Scope) -> Select[tuple[int]] | None:
     # Apart, so the usual query has no subplan for the planner to price.
     served_inside = exists().where(
         HourLog.member_id == last.member_id,
-        HourLog.community_id == last.community_id,
+        HourLog.team_id == last.team_id,
         HourLog.status == "approved",
         HourLog.service_date >= scope.start,
         HourLog.service_date <= scope.end,

@@ -17,7 +17,7 @@ in the same order. A rollback undoes the rollup with the change. Bulk `UPDATE ho
 statements would bypass it: there are none, and `flask reports check-rollups` would see one.
 
 The same hook keeps `member_last_served` (each volunteer's latest day of approved service
-per community): a log becoming approved moves the day on (`max`), a log that stops being
+per team): a log becoming approved moves the day on (`max`), a log that stops being
 approved (reversed, moved or deleted) recomputes its member's days from their logs.
 
 `rebuild()` recomputes the tables from the raw rows; `check()` compares the two.
@@ -263,17 +263,17 @@ def _apply_last_served(conn: Any, pending: _Pending) -> None:
     have been the latest, so those members' rows are recomputed from their logs (as now
     flushed: they are few, and read by the member's index)."""
     recompute = {row[5] for row in pending.logs if row[0] < 0}
-    later: dict[tuple[int, int], date] = {}
-    for sign, community, _team, _service, day, member, _minutes in pending.logs:
+    later: dict[tuple[int, int, int], date] = {}
+    for sign, community, team, _service, day, member, _minutes in pending.logs:
         if sign > 0 and member not in recompute:
-            key = (member, community)
+            key = (member, team, community)
             later[key] = max(day, later.get(key, day))
     table = MemberLastServed.__table__
     if recompute:
         conn.execute(delete(table).where(table.c.member_id.in_(sorted(recompute))))
         conn.execute(
             table.insert().from_select(
-                ["member_id", "community_id", "service_date"],
+                ["member_id", "team_id", "community_id", "service_date"],
                 _last_served_from_raw().where(HourLog.member_id.in_(sorted(recompute))),
             )
         )
@@ -281,14 +281,14 @@ def _apply_last_served(conn: Any, pending: _Pending) -> None:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(table).values(
             [
-                {"member_id": m, "community_id": c, "service_date": d}
-                for (m, c), d in sorted(later.items())
+                {"member_id": m, "team_id": t, "community_id": c, "service_date": d}
+                for (m, t, c), d in sorted(later.items())
             ]
         )
         later_day = func.greatest if conn.dialect.name == "postgresql" else func.max
         conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=["member_id", "community_id"],
+                index_elements=["member_id", "team_id"],
                 set_={"service_date": later_day(table.c.service_date, stmt.excluded.service_date)},
             )
         )
@@ -476,9 +476,14 @@ def _from_raw() -> Any:
 
 def _last_served_from_raw() -> Any:
     return (
-        select(HourLog.member_id, HourLog.community_id, func.max(HourLog.service_date))
+        select(
+            HourLog.member_id,
+            HourLog.team_id,
+            HourLog.community_id,
+            func.max(HourLog.service_date),
+        )
         .where(HourLog.status == "approved")
-        .group_by(HourLog.member_id, HourLog.community_id)
+        .group_by(HourLog.member_id, HourLog.team_id, HourLog.community_id)
     )
 
 
@@ -519,7 +524,7 @@ def rebuild() -> int:
     db.session.execute(delete(MemberLastServed))
     db.session.execute(
         MemberLastServed.__table__.insert().from_select(
-            ["member_id", "community_id", "service_date"], _last_served_from_raw()
+            ["member_id", "team_id", "community_id", "service_date"], _last_served_from_raw()
         )
     )
     return sum(
@@ -602,13 +607,15 @@ def check() -> list[str]:
                 f"{raw_b.get(key, (0, 0))}"
             )
     raw_l = {
-        (int(m), int(c)): _as_date(d) for m, c, d in db.session.execute(_last_served_from_raw())
+        (int(m), int(t), int(c)): _as_date(d)
+        for m, t, c, d in db.session.execute(_last_served_from_raw())
     }
     rolled_l = {
-        (int(m), int(c)): _as_date(d)
-        for m, c, d in db.session.execute(
+        (int(m), int(t), int(c)): _as_date(d)
+        for m, t, c, d in db.session.execute(
             select(
                 MemberLastServed.member_id,
+                MemberLastServed.team_id,
                 MemberLastServed.community_id,
                 MemberLastServed.service_date,
             )
@@ -616,9 +623,9 @@ def check() -> list[str]:
     }
     for key in sorted(raw_l.keys() | rolled_l.keys()):
         if raw_l.get(key) != rolled_l.get(key):
-            member, community = key
+            member, team, community = key
             problems.append(
-                f"last served: member {member} community {community}: rollup "
+                f"last served: member {member} team {team} community {community}: rollup "
                 f"{rolled_l.get(key)}, raw rows {raw_l.get(key)}"
             )
     return problems
