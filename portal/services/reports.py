@@ -327,12 +327,13 @@ LATE_LIMIT = 500
 
 
 def _served_from_last(scope: Scope) -> Select[tuple[int]] | None:
-    """The distinct members with approved service in the scope's range (its communities, or
-    its teams), from `member_last_served` (a row per member and team): those whose latest day
-    is inside the range, and those whose latest day is after it who have an approved log
-    inside it (one index lookup each). Exact, and one row per member instead of every log
-    of the range — when few members served after the range's end (a range reaching
-    today). None otherwise: then the range's logs are counted."""
+    """The ids (for `IN`: a member of several teams repeats) of the members with approved
+    service in the scope's range (its communities, or its teams), from `member_last_served`
+    (a row per member and team): those whose latest day is inside the range, and those whose
+    latest day is after it who have an approved log inside it (one index lookup each).
+    Exact, and a row per member and team instead of every log of the range — when few
+    members served after the range's end (a range reaching today). None otherwise: then
+    the range's logs are counted."""
     last = MemberLastServed
     in_scope = [last.community_id.in_(scope.community_ids), last.service_date >= scope.start]
     if scope.team_ids is not None:
@@ -349,7 +350,7 @@ def _served_from_last(scope: Scope) -> Select[tuple[int]] | None:
         return None
     inside = select(last.member_id).where(*in_scope, last.service_date <= scope.end)
     if not late:
-        return inside.distinct()
+        return inside  # read as `IN (…)`: repeated ids (several teams) do no harm
     # Apart, so the usual query has no subplan for the planner to price.
     served_inside = exists().where(
         HourLog.member_id == last.member_id,
