@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from portal.extensions import db
 from portal.models import MonthlyBalance
@@ -87,16 +87,24 @@ def liability(
     `month_totals`: approved minutes by 'YYYY-MM' of the same communities already summed
     (a report whose scope passes `delivery_known`), so they are not summed twice."""
     ids = (community_ids,) if isinstance(community_ids, int) else tuple(community_ids)
-    # From the monthly balance rollup: the sum over every month is each owner's balance.
+    first = first_month(today)
+    # From the monthly balance rollup: the sum over every month is each owner's balance;
+    # the sum from `first` on is the net growth of the 12 months (one read for both).
     outstanding = dict.fromkeys(BANDS, 0)
-    for born, minutes in db.session.execute(
-        select(MonthlyBalance.birth_year, func.sum(MonthlyBalance.minutes))
+    growth_12 = 0
+    for born, minutes, recent in db.session.execute(
+        select(
+            MonthlyBalance.birth_year,
+            func.sum(MonthlyBalance.minutes),
+            func.sum(case((MonthlyBalance.month >= first, MonthlyBalance.minutes), else_=0)),
+        )
         .where(MonthlyBalance.community_id.in_(ids))
         .group_by(MonthlyBalance.birth_year)
     ):
         outstanding[band_of(today.year - born)] += int(minutes or 0)
+        if born <= today.year - 60:
+            growth_12 += int(recent or 0)
 
-    first = first_month(today)
     # From the monthly rollup (the current month's days from the hour logs).
     delivered: dict[str, int] = {}
     if month_totals is not None:
@@ -109,17 +117,6 @@ def liability(
     total = sum(outstanding.values())
     older = total - outstanding["under_60"]
 
-    # The 60+ balances' net growth over the same 12 months as the delivery.
-    growth_12 = int(
-        db.session.scalar(
-            select(func.sum(MonthlyBalance.minutes)).where(
-                MonthlyBalance.community_id.in_(ids),
-                MonthlyBalance.birth_year <= today.year - 60,
-                MonthlyBalance.month >= first,
-            )
-        )
-        or 0
-    )
     growth = growth_12 // 12
     year_of_delivery = sum(delivery.values())
     exceed_in: int | None
