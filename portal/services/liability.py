@@ -27,7 +27,7 @@ from sqlalchemy import case, func, select
 from portal.extensions import db
 from portal.models import MonthlyBalance
 from portal.services.report_scope import Scope
-from portal.services.reports import hour_sums, months_between
+from portal.services.reports import months_between, sums_by
 
 BANDS = ("under_60", "60_69", "70_79", "80_plus")
 
@@ -110,7 +110,7 @@ def liability(
     if month_totals is not None:
         delivered = dict(month_totals)
     else:
-        for _team, _service, m, _party, minutes in hour_sums(Scope(ids, None, first, today, True)):
+        for m, minutes in sums_by(Scope(ids, None, first, today, True), ("month",)):
             delivered[m] = delivered.get(m, 0) + minutes
     delivery = {m: int(delivered.get(m) or 0) for m in months_between(first, today)}
     average = sum(delivery.values()) // 12
