@@ -9,6 +9,9 @@ On a database loaded by benchmarks/seed.py (demo data + N members, M entries). I
 - GET /reports as the demo admin 13800000000 (the liability view and the community's
   figures for the last 12 months), and with `?month=` (one month);
 - GET /reports as the demo coordinator 13800000001 (his two teams), and `?team=` one team;
+- GET /reports as a street office's admin 13800000098 (made here, with the demo community's
+  street office put above half the city's communities if it has fewer than two), and as
+  the city admin 13800000099 (every community), with `?community=` and `?grid=` filters;
 - GET /reports/export/ledger.csv as the admin (the community's postings, 3 years).
 
 Then, in a fresh child process each, the peak resident memory (ru_maxrss) of streaming a
@@ -38,12 +41,22 @@ from sqlalchemy import func, select  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.clock import today_local  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.models import JournalEntry, Member, Posting, TeamMembership  # noqa: E402
+from portal.models import (  # noqa: E402
+    Community,
+    Grid,
+    JournalEntry,
+    Member,
+    Posting,
+    StreetOffice,
+    TeamMembership,
+)
 
 ADMIN = "13800000000"
 COORDINATOR = "13800000001"
 # Made here if missing: a city admin (every community) with the demo password.
 CITY_ADMIN = "13800000099"
+# Made here too: a street office's admin (the demo community's street office).
+STREET_ADMIN = "13800000098"
 PASSWORD = "timebank-demo"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -124,6 +137,41 @@ def ensure_city_admin() -> None:
     db.session.commit()
 
 
+def ensure_street_admin() -> None:
+    """A street office admin for the demo community's street office; the office is put above
+    half the city's communities if it has fewer than two (a street office's page is then
+    several communities, between the admin's and the city's)."""
+    admin = db.session.scalar(select(Member).where(Member.phone == ADMIN))
+    community = db.session.get(Community, admin.community_id)
+    office_id = community.street_office_id
+    if office_id is None:
+        office = StreetOffice(name="银州街道")
+        db.session.add(office)
+        db.session.flush()
+        office_id = community.street_office_id = office.id
+    under = db.session.scalars(select(Community).where(Community.street_office_id == office_id))
+    if len(list(under)) < 2:
+        ids = sorted(db.session.scalars(select(Community.id)))
+        for c in db.session.scalars(
+            select(Community).where(Community.id.in_(ids[: len(ids) // 2]))
+        ):
+            c.street_office_id = office_id
+    if db.session.scalar(select(Member.id).where(Member.phone == STREET_ADMIN)) is None:
+        db.session.add(
+            Member(
+                name="街道管理",
+                phone=STREET_ADMIN,
+                password_hash=admin.password_hash,
+                member_no="99000098",
+                birth_year=1970,
+                community_id=admin.community_id,
+                role="street_admin",
+                street_office_id=office_id,
+            )
+        )
+    db.session.commit()
+
+
 def csv_child(rows: int) -> None:
     """Stream `rows` ledger postings as CSV to /dev/null; print RSS before and after (KiB)."""
     from portal.services import exports
@@ -187,18 +235,35 @@ def main() -> None:
             )
         )
         ensure_city_admin()
+        ensure_street_admin()
+        community_id = coordinator.community_id
+        # The grid with the most members (the filter's usual case: a grid worker's own).
+        grid_id = s.scalar(
+            select(Member.grid_id)
+            .where(Member.grid_id.is_not(None))
+            .group_by(Member.grid_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ) or s.scalar(select(Grid.id).limit(1))
         db.session.remove()
     print(json.dumps(facts))
     month = today_local().strftime("%Y-%m")
     admin = login(app, ADMIN)
     coord = login(app, COORDINATOR)
     city = login(app, CITY_ADMIN)
+    street = login(app, STREET_ADMIN)
     results = [
         measure("GET /reports (admin, 12 months)", admin, "/reports", args),
         measure("GET /reports?month= (admin)", admin, f"/reports?month={month}", args),
         measure("GET /reports (coordinator)", coord, "/reports", args),
         measure("GET /reports?team= (coordinator)", coord, f"/reports?team={team_id}", args),
+        measure("GET /reports?grid= (admin)", admin, f"/reports?grid={grid_id}", args),
+        measure("GET /reports (street office)", street, "/reports", args),
         measure("GET /reports (city admin, all communities)", city, "/reports", args),
+        measure(
+            "GET /reports?community= (city admin)", city, f"/reports?community={community_id}", args
+        ),
+        measure("GET /reports?month= (city admin)", city, f"/reports?month={month}", args),
     ]
     if args.pages_only:
         return

@@ -51,11 +51,26 @@ def _duration(minutes: int, signed: bool) -> str:
     return sign + text
 
 
+# Like _DURATIONS, the cells' markup: a city's report has ~850 cells of few distinct values,
+# and splitting and escaping each cost more than the query behind it.
+_CELLS: dict[tuple[Any, int, bool], Markup] = {}
+_SPACE_BEFORE_DIGIT = re.compile(r" (?=\d)")
+
+
 def duration_cells(minutes: int | None, signed: bool = False) -> Markup:
     """`duration` for narrow table cells: "1 小时" and "30 分" may go on two lines, but
     never break inside themselves."""
-    parts = re.split(r" (?=\d)", duration(minutes, signed))
-    return Markup(" ").join(Markup('<span class="nowrap">%s</span>') % part for part in parts)
+    minutes = minutes or 0
+    key = (i18n.current() if has_request_context() else None, minutes, signed)
+    cell = _CELLS.get(key) if key[0] is not None else None
+    if cell is None:
+        parts = _SPACE_BEFORE_DIGIT.split(duration(minutes, signed))
+        cell = Markup(" ").join(Markup('<span class="nowrap">%s</span>') % part for part in parts)
+        if key[0] is not None:
+            if len(_CELLS) > _MAX_DURATIONS:
+                _CELLS.clear()
+            _CELLS[key] = cell
+    return cell
 
 
 def elder_mode() -> bool:

@@ -204,8 +204,9 @@ COORDINATOR_BUDGETS = {
     # The approval itself: the form key, the witness checks, the ledger entry and postings,
     # the audit event, the notification, then the row and the count; and the storage cap
     # (the community's cap and the member's donation choice); and the two report rollups'
-    # upserts (monthly_hours, monthly_balances), in the same transaction.
-    "POST /approvals/<id>/approve (htmx row)": 39,
+    # upserts (monthly_hours, monthly_balances), in the same transaction; and the
+    # volunteer's latest day of service (member_last_served: /reports' active members).
+    "POST /approvals/<id>/approve (htmx row)": 40,
     "POST /approvals/<id>/reject (htmx row)": 24,
     # The roster of 30 used to load each member on its own (46 statements); its members are
     # joined now (14 with a batched load); each one's last service is a column of that

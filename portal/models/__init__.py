@@ -13,7 +13,7 @@ from portal.models.member import Member
 from portal.models.pool import PoolBeneficiary
 from portal.models.requests import FamilyLink, RequestEvent, ServiceRequest
 from portal.models.reset import PasswordResetCode
-from portal.models.rollups import MonthlyBalance, MonthlyHours
+from portal.models.rollups import MemberLastServed, MonthlyBalance, MonthlyHours
 from portal.models.team import Team, TeamMembership
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "LedgerHead",
     "FamilyLink",
     "Member",
+    "MemberLastServed",
     "MonthlyBalance",
     "MonthlyHours",
     "RequestEvent",

@@ -68,3 +68,36 @@ ACTIVE_MEMBERS_INDEX = Index(
     HourLog.service_date,
     HourLog.member_id,
 )
+
+
+class MemberLastServed(db.Model):
+    """Each volunteer's latest day of approved service in a team (the service date of their
+    latest hour log with status "approved" there; the team's community alongside); no row
+    when they have none. What "active members" reads for a range that reaches today: the
+    members whose latest day is inside the range, plus the few whose latest day is after
+    its end but who also served inside it — a row per member and team instead of every log
+    of the range, for a community (by community_id) or a coordinator's teams (by team_id).
+    Kept exact like MonthlyHours (portal/services/rollups.py: an approval moves the day on,
+    a reversal or correction recomputes the member's rows from their logs)."""
+
+    __tablename__ = "member_last_served"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id"), primary_key=True, autoincrement=False
+    )
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    service_date: Mapped[date]
+
+    __table_args__ = (
+        # The range counts read these indexes alone: community or team, the day, the member.
+        Index(
+            "ix_member_last_served_community_date_member",
+            "community_id",
+            "service_date",
+            "member_id",
+        ),
+        Index("ix_member_last_served_team_date_member", "team_id", "service_date", "member_id"),
+    )

@@ -16,16 +16,16 @@ reports_cli = AppGroup("reports", help="Report figures and their monthly rollup.
 
 @reports_cli.command("rebuild-rollups")
 def rebuild_rollups() -> None:
-    """Recompute the monthly rollup of approved service from the hour logs (after a bulk
-    load, or to repair what check-rollups found)."""
+    """Recompute the report rollups (monthly_hours, monthly_balances, member_last_served)
+    from the raw rows (after a bulk load, or to repair what check-rollups found)."""
     rows = rollups.rebuild()
     db.session.commit()
-    click.echo(f"monthly_hours rebuilt: {rows} rows")
+    click.echo(f"report rollups rebuilt: {rows} rows")
 
 
 @reports_cli.command("check-rollups")
 def check_rollups() -> None:
-    """Compare the monthly rollup with the raw hour logs; exit 1 on any difference."""
+    """Compare the report rollups with the raw rows; exit 1 on any difference."""
     problems = rollups.check()
     db.session.rollback()
     for problem in problems[:50]:
@@ -33,7 +33,7 @@ def check_rollups() -> None:
     if problems:
         click.echo(f"{len(problems)} rollup rows differ from the hour logs", err=True)
         sys.exit(1)
-    click.echo("monthly rollup OK: equal to the hour logs")
+    click.echo("report rollups OK: equal to the hour logs and postings")
 
 
 def init_app(app: Flask) -> None:

@@ -112,7 +112,11 @@ def index() -> tuple[str, int]:
     report = _report(scope)
     today = today_local()
     months = reports.months_between(today.replace(day=1) - timedelta(days=334), today)[::-1]
-    owed = liability.liability(scope.community_ids, today) if scope.is_admin else None
+    owed = None
+    if scope.is_admin:
+        # The report's month totals are the delivery's months when it covers them.
+        known = report.team_months.totals if liability.delivery_known(scope, today) else None
+        owed = liability.liability(scope.community_ids, today, known)
     party = [(m, report.team_months.party[m]) for m in report.team_months.months][-12:]
     return render(
         "reports/index.html",

@@ -18,16 +18,16 @@ to honour it — "易存难兑" made visible before it happens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from portal.extensions import db
 from portal.models import MonthlyBalance
 from portal.services.report_scope import Scope
-from portal.services.reports import hour_sums, months_between
+from portal.services.reports import months_between, sums_by
 
 BANDS = ("under_60", "60_69", "70_79", "80_plus")
 
@@ -61,40 +61,62 @@ class Liability:
     older_exceed_month: str | None
 
 
-def liability(community_ids: int | Sequence[int], today: date) -> Liability:
-    """The view for one community, or the sum over several (a street office, the city)."""
+def first_month(today: date) -> date:
+    """The first day of the delivery's 12 months (the current month the 12th)."""
+    return _add_months(today.replace(day=1), -11)
+
+
+def delivery_known(scope: Scope, today: date) -> bool:
+    """Whether a report of `scope` has the delivery's months already: the same communities
+    unfiltered, from on or before the first month to today (its month totals are then the
+    approved minutes of each of those months, to date)."""
+    return (
+        scope.team_ids is None
+        and scope.grid_ids is None
+        and scope.start <= first_month(today)
+        and scope.end == today
+    )
+
+
+def liability(
+    community_ids: int | Sequence[int],
+    today: date,
+    month_totals: Mapping[str, int] | None = None,
+) -> Liability:
+    """The view for one community, or the sum over several (a street office, the city).
+    `month_totals`: approved minutes by 'YYYY-MM' of the same communities already summed
+    (a report whose scope passes `delivery_known`), so they are not summed twice."""
     ids = (community_ids,) if isinstance(community_ids, int) else tuple(community_ids)
-    # From the monthly balance rollup: the sum over every month is each owner's balance.
+    first = first_month(today)
+    # From the monthly balance rollup: the sum over every month is each owner's balance;
+    # the sum from `first` on is the net growth of the 12 months (one read for both).
     outstanding = dict.fromkeys(BANDS, 0)
-    for born, minutes in db.session.execute(
-        select(MonthlyBalance.birth_year, func.sum(MonthlyBalance.minutes))
+    growth_12 = 0
+    for born, minutes, recent in db.session.execute(
+        select(
+            MonthlyBalance.birth_year,
+            func.sum(MonthlyBalance.minutes),
+            func.sum(case((MonthlyBalance.month >= first, MonthlyBalance.minutes), else_=0)),
+        )
         .where(MonthlyBalance.community_id.in_(ids))
         .group_by(MonthlyBalance.birth_year)
     ):
         outstanding[band_of(today.year - born)] += int(minutes or 0)
+        if born <= today.year - 60:
+            growth_12 += int(recent or 0)
 
-    first = _add_months(today.replace(day=1), -11)
     # From the monthly rollup (the current month's days from the hour logs).
     delivered: dict[str, int] = {}
-    scope = Scope(ids, None, first, today, True)
-    for _team, _service, m, _party, minutes in hour_sums(scope):
-        delivered[m] = delivered.get(m, 0) + minutes
+    if month_totals is not None:
+        delivered = dict(month_totals)
+    else:
+        for m, minutes in sums_by(Scope(ids, None, first, today, True), ("month",)):
+            delivered[m] = delivered.get(m, 0) + minutes
     delivery = {m: int(delivered.get(m) or 0) for m in months_between(first, today)}
     average = sum(delivery.values()) // 12
     total = sum(outstanding.values())
     older = total - outstanding["under_60"]
 
-    # The 60+ balances' net growth over the same 12 months as the delivery.
-    growth_12 = int(
-        db.session.scalar(
-            select(func.sum(MonthlyBalance.minutes)).where(
-                MonthlyBalance.community_id.in_(ids),
-                MonthlyBalance.birth_year <= today.year - 60,
-                MonthlyBalance.month >= first,
-            )
-        )
-        or 0
-    )
     growth = growth_12 // 12
     year_of_delivery = sum(delivery.values())
     exceed_in: int | None

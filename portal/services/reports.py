@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
 
 from portal.extensions import db
 from portal.models import (
     Community,
     HourLog,
     Member,
+    MemberLastServed,
     MonthlyHours,
     RequestEvent,
     Service,
@@ -138,10 +139,27 @@ def hour_sums(scope: Scope) -> list[tuple[int, str, str, bool, int]]:
     service: months from the monthly rollup, corrected by the hour logs of a few days at
     either end of the range (see `_plan`). Rows may repeat a key and carry negative
     minutes; their sums are exact."""
+    return sums_by(scope, ("team", "category", "month", "party"))  # type: ignore[return-value]
+
+
+def sums_by(scope: Scope, dims: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Like `hour_sums`, grouped by some of its dimensions only (rows: the dimensions in the
+    order asked, then minutes): the city's year is 8,958 rows by all four, 1,440 by team,
+    month and party, and a few by category."""
     months, raw = _plan(scope.start, scope.end)
-    rows: list[tuple[int, str, str, bool, int]] = []
+    rows: list[tuple[Any, ...]] = []
     labels: dict[date, str] = {}
+    at = {d: i for i, d in enumerate(dims)}
+    month_index = at.get("month")
+    party_index = at.get("party")
     if months:
+        rolled = {
+            "team": MonthlyHours.team_id,
+            "category": Service.category,
+            "month": MonthlyHours.month,
+            "party": MonthlyHours.party,
+        }
+        columns = [rolled[d] for d in dims]
         where = [
             MonthlyHours.community_id.in_(scope.community_ids),
             MonthlyHours.month.in_(months),
@@ -150,27 +168,37 @@ def hour_sums(scope: Scope) -> list[tuple[int, str, str, bool, int]]:
             where.append(MonthlyHours.team_id.in_(scope.team_ids))
         if scope.grid_ids is not None:
             where.append(MonthlyHours.grid_id.in_(scope.grid_ids))
-        for team, category, month, party, minutes in db.session.execute(
-            select(
-                MonthlyHours.team_id,
-                Service.category,
-                MonthlyHours.month,
-                MonthlyHours.party,
-                func.sum(MonthlyHours.minutes),
-            )
-            .join(Service, Service.id == MonthlyHours.service_id)
-            .where(*where)
-            .group_by(
-                MonthlyHours.team_id,
-                Service.category,
-                MonthlyHours.month,
-                MonthlyHours.party,
-            )
-        ):
-            if minutes:
-                label = labels.get(month) or labels.setdefault(month, f"{month:%Y-%m}")
-                rows.append((team, category, label, bool(party), int(minutes)))
-    month = month_of(HourLog.service_date)
+        stmt = select(*columns, func.sum(MonthlyHours.minutes)).where(*where).group_by(*columns)
+        if "category" in at:
+            stmt = stmt.join(Service, Service.id == MonthlyHours.service_id)
+        for row in db.session.execute(stmt):
+            if not row[-1]:
+                continue
+            out = list(row)
+            if month_index is not None:
+                m = row[month_index]
+                out[month_index] = labels.get(m) or labels.setdefault(m, f"{m:%Y-%m}")
+            if party_index is not None:
+                out[party_index] = bool(row[party_index])
+            out[-1] = int(row[-1])
+            rows.append(tuple(out))
+    if not raw:
+        return rows
+    # The volunteer's party mark, looked up per log: the few days' logs (hundreds to a few
+    # thousand) cost as many index lookups, where a join hashed every member of the city.
+    party = (
+        select(Member.party_member)
+        .where(Member.id == HourLog.member_id)
+        .correlate(HourLog)
+        .scalar_subquery()
+    )
+    logged = {
+        "team": HourLog.team_id,
+        "category": Service.category,
+        "month": month_of(HourLog.service_date),
+        "party": party,
+    }
+    columns = [logged[d] for d in dims]
     for sign, start, end in raw:
         where = [
             HourLog.community_id.in_(scope.community_ids),
@@ -181,28 +209,24 @@ def hour_sums(scope: Scope) -> list[tuple[int, str, str, bool, int]]:
         if scope.team_ids is not None:
             where.append(HourLog.team_id.in_(scope.team_ids))
         if scope.grid_ids is not None:
-            where.append(Member.grid_id.in_(scope.grid_ids))
-        for team, category, m, party, minutes in db.session.execute(
-            select(
-                HourLog.team_id,
-                Service.category,
-                month,
-                Member.party_member,
-                func.sum(HourLog.minutes),
-            )
-            .join(Member, Member.id == HourLog.member_id)
-            .join(Service, Service.id == HourLog.service_id)
-            .where(*where)
-            .group_by(HourLog.team_id, Service.category, month, Member.party_member)
-        ):
-            rows.append((team, category, m, bool(party), sign * int(minutes)))
+            where.append(HourLog.member_id.in_(_grid_members(scope.grid_ids)))
+        stmt = select(*columns, func.sum(HourLog.minutes)).where(*where).group_by(*columns)
+        if "category" in at:
+            stmt = stmt.join(Service, Service.id == HourLog.service_id)
+        for row in db.session.execute(stmt):
+            out = list(row)
+            if party_index is not None:
+                out[party_index] = bool(row[party_index])
+            out[-1] = sign * int(row[-1])
+            rows.append(tuple(out))
     return rows
 
 
 def service_figures(scope: Scope) -> tuple[TeamMonths, dict[str, int], int]:
     """Hours by team and month (with the party members' share), by category, and in all,
-    from one read of the monthly rollup (plus the part-months at the ends)."""
-    rows = hour_sums(scope)
+    from two reads of the monthly rollup (plus the part-months at the ends): by team, month
+    and party, and by category — a sixth of the rows of one read by all four."""
+    rows = sums_by(scope, ("team", "month", "party"))
     team_ids = {r[0] for r in rows}
     names: dict[int, str] = {}
     if team_ids:
@@ -217,12 +241,13 @@ def service_figures(scope: Scope) -> tuple[TeamMonths, dict[str, int], int]:
     totals: dict[str, int] = defaultdict(int)
     party: dict[str, int] = defaultdict(int)
     by_category: dict[str, int] = defaultdict(int)
-    for team, category, m, is_party, minutes in rows:
+    for team, m, is_party, minutes in rows:
         by_team[names[team]][m] += minutes
         totals[m] += minutes
-        by_category[category] += minutes
         if is_party:
             party[m] += minutes
+    for category, minutes in sums_by(scope, ("category",)):
+        by_category[category] += minutes
     months = months_between(scope.start, scope.end)
     # A key the rollup counted and the days outside the range took back nets to 0.
     kept = {t: {m: n for m, n in by.items() if n} for t, by in by_team.items()}
@@ -246,11 +271,33 @@ class People:
 
 def people(scope: Scope) -> People:
     in_grid = [] if scope.grid_ids is None else [Member.grid_id.in_(scope.grid_ids)]
+    new_at = Member.created_at
+    served = _served_from_last(scope)
     if scope.team_ids is None:
+        if served is not None:
+            # One pass over the community's members: in scope (active), of them served in
+            # the range, and new (joined in the range, active or not).
+            # `IN (subquery)`: one hashed set of the served ids on both databases (a join to
+            # the DISTINCT subquery had SQLite look it up per member: seconds).
+            is_active = Member.active.is_(True)
+            served_ids = served.scalar_subquery()
+            members, active, new_count = db.session.execute(
+                select(
+                    func.sum(case((is_active, 1), else_=0)),
+                    func.sum(case((and_(is_active, Member.id.in_(served_ids)), 1), else_=0)),
+                    func.sum(
+                        case(
+                            (and_(new_at >= scope.start_at, new_at < scope.end_before), 1),
+                            else_=0,
+                        )
+                    ),
+                ).where(Member.community_id.in_(scope.community_ids), *in_grid)
+            ).one()
+            members, active = int(members or 0), int(active or 0)
+            return People(members, active, members - active, int(new_count or 0))
         ids = select(Member.id).where(
             Member.community_id.in_(scope.community_ids), Member.active.is_(True), *in_grid
         )
-        new_at = Member.created_at
         new = select(func.count(Member.id)).where(
             Member.community_id.in_(scope.community_ids),
             new_at >= scope.start_at,
@@ -281,15 +328,63 @@ def people(scope: Scope) -> People:
             *of_grid,
         )
     members = int(db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0)
-    active = int(
-        db.session.scalar(
-            select(func.count(func.distinct(HourLog.member_id))).where(
-                *_approved(scope), HourLog.member_id.in_(ids)
+    if served is not None:
+        in_scope = ids.subquery()
+        active_ids = select(func.count()).where(in_scope.c.member_id.in_(served.scalar_subquery()))
+        active = int(db.session.scalar(active_ids.select_from(in_scope)) or 0)
+    else:
+        active = int(
+            db.session.scalar(
+                select(func.count(func.distinct(HourLog.member_id))).where(
+                    *_approved(scope), HourLog.member_id.in_(ids)
+                )
             )
+            or 0
         )
-        or 0
-    )
     return People(members, active, members - active, int(db.session.scalar(new) or 0))
+
+
+# Above this many members whose latest day is after the range's end (a range in the past),
+# counting the range's logs is cheaper than looking up each of them.
+LATE_LIMIT = 500
+
+
+def _served_from_last(scope: Scope) -> Select[tuple[int]] | None:
+    """The ids (for `IN`: a member of several teams repeats) of the members with approved
+    service in the scope's range (its communities, or its teams), from `member_last_served`
+    (a row per member and team): those whose latest day is inside the range, and those whose
+    latest day is after it who have an approved log inside it (one index lookup each).
+    Exact, and a row per member and team instead of every log of the range — when few
+    members served after the range's end (a range reaching today). None otherwise: then
+    the range's logs are counted."""
+    last = MemberLastServed
+    in_scope = [last.community_id.in_(scope.community_ids), last.service_date >= scope.start]
+    if scope.team_ids is not None:
+        in_scope.append(last.team_id.in_(scope.team_ids))
+    late = db.session.scalar(
+        select(func.count()).select_from(
+            select(last.member_id)
+            .where(*in_scope, last.service_date > scope.end)
+            .limit(LATE_LIMIT + 1)
+            .subquery()
+        )
+    )
+    if (late or 0) > LATE_LIMIT:
+        return None
+    inside = select(last.member_id).where(*in_scope, last.service_date <= scope.end)
+    if not late:
+        return inside  # read as `IN (…)`: repeated ids (several teams) do no harm
+    # Apart, so the usual query has no subplan for the planner to price.
+    served_inside = exists().where(
+        HourLog.member_id == last.member_id,
+        HourLog.team_id == last.team_id,
+        HourLog.status == "approved",
+        HourLog.service_date >= scope.start,
+        HourLog.service_date <= scope.end,
+    )
+    return inside.union(
+        select(last.member_id).where(*in_scope, last.service_date > scope.end, served_inside)
+    )
 
 
 def _requests(scope: Scope) -> list[ColumnElement[bool]]:

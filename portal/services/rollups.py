@@ -16,7 +16,11 @@ an atomic upsert (`minutes = minutes + delta`), in key order so concurrent write
 in the same order. A rollback undoes the rollup with the change. Bulk `UPDATE hour_logs`
 statements would bypass it: there are none, and `flask reports check-rollups` would see one.
 
-`rebuild()` recomputes the table from the raw rows; `check()` compares the two.
+The same hook keeps `member_last_served` (each volunteer's latest day of approved service
+per team): a log becoming approved moves the day on (`max`), a log that stops being
+approved (reversed, moved or deleted) recomputes its member's days from their logs.
+
+`rebuild()` recomputes the tables from the raw rows; `check()` compares the two.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from portal.models import (
     MonthlyHours,
     Posting,
 )
-from portal.models.rollups import NO_GRID
+from portal.models.rollups import NO_GRID, MemberLastServed
 
 # (community_id, month, team_id, service_id, party, grid_id)
 Key = tuple[int, date, int, int, bool, int]
@@ -249,7 +253,45 @@ def _after_flush(session: Session, _context: Any) -> None:
                     d[0] += sign * minutes
                     d[1] += sign
     _apply(conn, deltas)
+    _apply_last_served(conn, pending)
     _apply_balances(session, conn, pending)
+
+
+def _apply_last_served(conn: Any, pending: _Pending) -> None:
+    """`member_last_served` after this flush's logs: an approval can only move a member's
+    latest day on (one upsert keeping the later day); a log that stopped being approved may
+    have been the latest, so those members' rows are recomputed from their logs (as now
+    flushed: they are few, and read by the member's index)."""
+    recompute = {row[5] for row in pending.logs if row[0] < 0}
+    later: dict[tuple[int, int, int], date] = {}
+    for sign, community, team, _service, day, member, _minutes in pending.logs:
+        if sign > 0 and member not in recompute:
+            key = (member, team, community)
+            later[key] = max(day, later.get(key, day))
+    table = MemberLastServed.__table__
+    if recompute:
+        conn.execute(delete(table).where(table.c.member_id.in_(sorted(recompute))))
+        conn.execute(
+            table.insert().from_select(
+                ["member_id", "team_id", "community_id", "service_date"],
+                _last_served_from_raw().where(HourLog.member_id.in_(sorted(recompute))),
+            )
+        )
+    if later:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table).values(
+            [
+                {"member_id": m, "team_id": t, "community_id": c, "service_date": d}
+                for (m, t, c), d in sorted(later.items())
+            ]
+        )
+        later_day = func.greatest if conn.dialect.name == "postgresql" else func.max
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["member_id", "team_id"],
+                set_={"service_date": later_day(table.c.service_date, stmt.excluded.service_date)},
+            )
+        )
 
 
 def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
@@ -432,11 +474,25 @@ def _from_raw() -> Any:
     )
 
 
+def _last_served_from_raw() -> Any:
+    return (
+        select(
+            HourLog.member_id,
+            HourLog.team_id,
+            HourLog.community_id,
+            func.max(HourLog.service_date),
+        )
+        .where(HourLog.status == "approved")
+        .group_by(HourLog.member_id, HourLog.team_id, HourLog.community_id)
+    )
+
+
 def _lock() -> None:
     """Hold off writers while the table is rebuilt (SQLite's write lock already does)."""
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("LOCK TABLE monthly_hours IN EXCLUSIVE MODE"))
         db.session.execute(text("LOCK TABLE monthly_balances IN EXCLUSIVE MODE"))
+        db.session.execute(text("LOCK TABLE member_last_served IN EXCLUSIVE MODE"))
 
 
 def rebuild() -> int:
@@ -465,8 +521,15 @@ def rebuild() -> int:
             ["community_id", "birth_year", "month", "minutes", "postings"], _balances_from_raw()
         )
     )
-    return int(db.session.scalar(select(func.count()).select_from(MonthlyHours)) or 0) + int(
-        db.session.scalar(select(func.count()).select_from(MonthlyBalance)) or 0
+    db.session.execute(delete(MemberLastServed))
+    db.session.execute(
+        MemberLastServed.__table__.insert().from_select(
+            ["member_id", "team_id", "community_id", "service_date"], _last_served_from_raw()
+        )
+    )
+    return sum(
+        int(db.session.scalar(select(func.count()).select_from(model)) or 0)
+        for model in (MonthlyHours, MonthlyBalance, MemberLastServed)
     )
 
 
@@ -542,6 +605,28 @@ def check() -> list[str]:
                 f"balances: community {community} born {born} {month:%Y-%m}: rollup "
                 f"{rolled_b.get(key, (0, 0))} (minutes, postings), raw rows "
                 f"{raw_b.get(key, (0, 0))}"
+            )
+    raw_l = {
+        (int(m), int(t), int(c)): _as_date(d)
+        for m, t, c, d in db.session.execute(_last_served_from_raw())
+    }
+    rolled_l = {
+        (int(m), int(t), int(c)): _as_date(d)
+        for m, t, c, d in db.session.execute(
+            select(
+                MemberLastServed.member_id,
+                MemberLastServed.team_id,
+                MemberLastServed.community_id,
+                MemberLastServed.service_date,
+            )
+        )
+    }
+    for key in sorted(raw_l.keys() | rolled_l.keys()):
+        if raw_l.get(key) != rolled_l.get(key):
+            member, team, community = key
+            problems.append(
+                f"last served: member {member} team {team} community {community}: rollup "
+                f"{rolled_l.get(key)}, raw rows {raw_l.get(key)}"
             )
     return problems
 
