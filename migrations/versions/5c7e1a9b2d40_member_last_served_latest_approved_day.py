@@ -7,7 +7,7 @@ coordinator's teams). Filled here from the existing logs
 and kept exact by portal/services/rollups.py.
 
 Revision ID: 5c7e1a9b2d40
-Revises: 322abba6a8db
+Revises: c7d3e9f1a2b4
 Create Date: 2026-11-29 13:10:00.000000
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5c7e1a9b2d40'
-down_revision = '322abba6a8db'
+down_revision = 'c7d3e9f1a2b4'
 branch_labels = None
 depends_on = None
 
