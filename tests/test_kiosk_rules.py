@@ -106,6 +106,33 @@ def test_a_check_out_two_hours_after_the_end_is_counted_up_to_the_end(
     assert visit.checked_out_at == _at(13)  # the real time stays on record
 
 
+def test_an_evening_activity_is_checked_out_after_midnight(
+    world: World, app: Flask, app_ctx: Flask, set_clock
+) -> None:  # type: ignore[no-untyped-def]
+    """A volunteer checked in at 22:00 comes back at 00:30: the next day's screen still
+    offers the check-out of the activity she is checked in to (it used to list only
+    activities starting that day, so she could not check out at all)."""
+    client = _kiosk(world, app)
+    activity = _activity(world, _at(22))  # 22:00–24:00
+    db.session.commit()
+    set_clock(_at(21, 55))
+    html = _scan(client, world.volunteer)
+    client.post(
+        "/kiosk/in", data={"who": _hidden(html, "who"), "key": "in", "activity": str(activity.id)}
+    )
+
+    set_clock(_at(22) + timedelta(hours=2, minutes=30))  # 00:30 the next day
+    html = _scan(client, world.volunteer)
+    assert "签退" in html and "义诊" in html
+    visit = db.session.scalars(select(CheckIn)).one()
+    done = client.post(
+        "/kiosk/out", data={"who": _hidden(html, "who"), "key": "out", "visit": str(visit.id)}
+    )
+    assert done.status_code == 200
+    log = db.session.scalars(select(HourLog)).one()
+    assert log.minutes == 120  # 22:00 to the scheduled end at midnight
+
+
 def test_a_check_out_before_the_end_says_nothing_about_the_end(
     world: World, app: Flask, app_ctx: Flask, set_clock
 ) -> None:  # type: ignore[no-untyped-def]

@@ -102,8 +102,8 @@ def open_check_ins(member: Member) -> list[CheckIn]:
 
 def choices_here(member: Member, place: str, now: datetime) -> tuple[list[Choice], list[CheckIn]]:
     """Today's activities of the member's teams at this place (from an hour before the
-    start to the end), each with the member's open check-in if any; and the member's open
-    walk-ins here."""
+    start to the end) and any activity here the member is still checked in to, each with
+    the member's open check-in if any; and the member's open walk-ins here."""
     team_ids = [t.id for t in teams.active_teams_of(member)]
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     found = (
@@ -125,6 +125,14 @@ def choices_here(member: Member, place: str, now: datetime) -> tuple[list[Choice
     )
     open_ones = open_check_ins(member)
     by_activity = {c.activity_id: c for c in open_ones if c.activity_id is not None}
+    # An evening activity the member is still checked in to, met after midnight: it is no
+    # longer "today's", but its check-out must be offered.
+    overnight = set(by_activity) - {a.id for a in found}
+    if overnight:
+        found += db.session.scalars(
+            select(Activity).where(Activity.id.in_(overnight), Activity.place == place)
+        )
+        found.sort(key=lambda a: a.starts_at)
     result = [
         Choice(a, by_activity.get(a.id))
         for a in found
