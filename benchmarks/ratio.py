@@ -100,7 +100,9 @@ def login(port: int, phone: str) -> Browser:
     return browser
 
 
-def serve(app: str, port: int, workers: int, env: dict[str, str], chdir: Path) -> subprocess.Popen:
+def serve(
+    app: str, port: int, workers: int, env: dict[str, str], chdir: Path, ready: str = "/healthz"
+) -> subprocess.Popen:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [
         str(gunicorn),
@@ -118,7 +120,7 @@ def serve(app: str, port: int, workers: int, env: dict[str, str], chdir: Path) -
     for _ in range(100):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/healthz" if app == "wsgi:app" else "/fortunes")
+            conn.request("GET", ready)
             conn.getresponse().read()
             return process
         except OSError:
@@ -201,6 +203,16 @@ def kiosk_browser(port: int) -> tuple[Browser, str]:
     return browser, card
 
 
+def probe_pages(cookie: str) -> list[Page]:
+    """benchmarks/probe.py: what every page shares, measured on its own."""
+    return [
+        Page("probe: empty answer (visitor)", "/_probe/empty"),
+        Page("probe: empty answer (logged in)", "/_probe/empty", cookie),
+        Page("probe: base layout, no content (logged in)", "/_probe/layout", cookie),
+        Page("probe: Fortunes through the portal (visitor)", "/_probe/fortunes"),
+    ]
+
+
 def pages(port: int) -> list[Page]:
     volunteer, coordinator, resident = (login(port, p) for p in (VOLUNTEER, COORDINATOR, RESIDENT))
     kiosk, card = kiosk_browser(port)
@@ -242,6 +254,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers, floor and portal")
     p.add_argument("--only", help="only the pages whose name contains this")
     p.add_argument("--port", type=int, default=8790)
+    p.add_argument(
+        "--probes",
+        action="store_true",
+        help="also serve benchmarks/probe.py: an empty answer, the bare layout and the "
+        "floor's page through the portal's stack",
+    )
     args = p.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: `make bench-tools` (apt-get install wrk)")
@@ -263,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
             args.workers,
             {"FLOOR_DATABASE": floor_db},
             ROOT / "benchmarks",
+            "/fortunes",
         )
         try:
             return drive(args.port + 1, floor_page, args.seconds, args.connections)
@@ -275,8 +294,20 @@ def main(argv: list[str] | None = None) -> None:
     try:
         todo = [pg for pg in pages(args.port) if not args.only or args.only in pg.name]
         results = [drive(args.port, pg, args.seconds, args.connections) for pg in todo]
+        volunteer = next((pg.cookie for pg in todo if pg.name == "GET /me (volunteer)"), "")
+        volunteer = volunteer or login(args.port, VOLUNTEER).cookie_header()
     finally:
         stop(server)
+    if args.probes:
+        # The same secret and database: the volunteer's session cookie is valid here too.
+        probe = serve("probe:app", args.port, args.workers, env, ROOT / "benchmarks")
+        try:
+            results += [
+                drive(args.port, pg, args.seconds, args.connections)
+                for pg in probe_pages(volunteer)
+            ]
+        finally:
+            stop(probe)
     floor_after = floor_run()
     load.append(os.getloadavg()[0])
     floor = (floor_before.rps + floor_after.rps) / 2
