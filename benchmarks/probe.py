@@ -65,4 +65,3 @@ def probe_fortunes() -> Any:
     rows.append((0, "Additional fortune added at request time."))
     rows.sort(key=lambda row: row[1])
     return render_template("probe/fortunes.html", fortunes=rows)
-
