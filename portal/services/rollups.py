@@ -26,6 +26,7 @@ approved (reversed, moved or deleted) recomputes its member's days from their lo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -294,21 +295,24 @@ def _apply_last_served(conn: Any, pending: _Pending) -> None:
         )
 
 
-def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
-    rows = [
-        {
-            "community_id": k[0],
-            "month": k[1],
-            "team_id": k[2],
-            "service_id": k[3],
-            "party": k[4],
-            "grid_id": k[5],
-            "minutes": d[0],
-            "logs": d[1],
-        }
-        for k, d in sorted(deltas.items())
-        if d != [0, 0]
+def _delta_rows(
+    deltas: Mapping[tuple[Any, ...], list[int]], keys: tuple[str, ...], values: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """A rollup's changes as rows to upsert, in key order (the lock order), without the
+    keys whose changes cancelled out."""
+    return [
+        dict(zip(keys + values, (*key, *delta), strict=True))
+        for key, delta in sorted(deltas.items())
+        if any(delta)
     ]
+
+
+def _apply(conn: Any, deltas: dict[Key, list[int]]) -> None:
+    rows = _delta_rows(
+        deltas,
+        ("community_id", "month", "team_id", "service_id", "party", "grid_id"),
+        ("minutes", "logs"),
+    )
     if not rows:
         return
     table = MonthlyHours.__table__
@@ -402,17 +406,7 @@ def _apply_balances(session: Session, conn: Any, pending: _Pending) -> None:
                     d = deltas[(community, born, first)]
                     d[0] += sign * int(minutes)
                     d[1] += sign * int(count)
-    rows = [
-        {
-            "community_id": k[0],
-            "birth_year": k[1],
-            "month": k[2],
-            "minutes": d[0],
-            "postings": d[1],
-        }
-        for k, d in sorted(deltas.items())
-        if d != [0, 0]
-    ]
+    rows = _delta_rows(deltas, ("community_id", "birth_year", "month"), ("minutes", "postings"))
     table = MonthlyBalance.__table__
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     for row in rows:
