@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -118,22 +119,28 @@ def measure(name: str, client, path: str, args: argparse.Namespace) -> dict[str,
     return row
 
 
-def ensure_city_admin() -> None:
-    """A city admin for the city-wide page: the demo admin's twin (same password)."""
-    if db.session.scalar(select(Member.id).where(Member.phone == CITY_ADMIN)) is not None:
+def _admin_twin(phone: str, name: str, member_no: str, role: str, **extra: Any) -> None:
+    """A twin of the demo admin (same password and community) with another role, once."""
+    if db.session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
         return
     admin = db.session.scalar(select(Member).where(Member.phone == ADMIN))
     db.session.add(
         Member(
-            name="市管理",
-            phone=CITY_ADMIN,
+            name=name,
+            phone=phone,
             password_hash=admin.password_hash,
-            member_no="99000099",
+            member_no=member_no,
             birth_year=1970,
             community_id=admin.community_id,
-            role="city_admin",
+            role=role,
+            **extra,
         )
     )
+
+
+def ensure_city_admin() -> None:
+    """A city admin for the city-wide page: the demo admin's twin (same password)."""
+    _admin_twin(CITY_ADMIN, "市管理", "99000099", "city_admin")
     db.session.commit()
 
 
@@ -156,19 +163,7 @@ def ensure_street_admin() -> None:
             select(Community).where(Community.id.in_(ids[: len(ids) // 2]))
         ):
             c.street_office_id = office_id
-    if db.session.scalar(select(Member.id).where(Member.phone == STREET_ADMIN)) is None:
-        db.session.add(
-            Member(
-                name="街道管理",
-                phone=STREET_ADMIN,
-                password_hash=admin.password_hash,
-                member_no="99000098",
-                birth_year=1970,
-                community_id=admin.community_id,
-                role="street_admin",
-                street_office_id=office_id,
-            )
-        )
+    _admin_twin(STREET_ADMIN, "街道管理", "99000098", "street_admin", street_office_id=office_id)
     db.session.commit()
 
 
