@@ -104,13 +104,12 @@ def update(coordinator: Member, activity: Activity, fields: ActivityFields) -> A
     activity.capacity = fields.capacity  # type: ignore[assignment]
     activity.service_id = service.id
     audit.record(coordinator, "activity.update", activity, community_id=team.community_id)
-    for signup in signed_up(activity):
-        notifications.notify(
-            signup.member_id,
-            "activity_changed",
-            f"/activities/{activity.id}",
-            title=activity.title,
-        )
+    notifications.notify_each(
+        (signup.member_id for signup in signed_up(activity)),
+        "activity_changed",
+        f"/activities/{activity.id}",
+        title=activity.title,
+    )
     return activity
 
 

@@ -272,15 +272,14 @@ def _call(callup: CallUp, group: CallUpGroup, actor: Member | None, now: datetim
         )
         for m in new_ids
     )
-    for member_id in new_ids:
-        notifications.notify(
-            member_id,
-            "callup_called",
-            "callups.index",
-            what=callup.what,
-            place=callup.place,
-            time=callup.needed_by.strftime("%H:%M"),
-        )
+    notifications.notify_each(
+        new_ids,
+        "callup_called",
+        "callups.index",
+        what=callup.what,
+        place=callup.place,
+        time=callup.needed_by.strftime("%H:%M"),
+    )
     db.session.flush()
     audit.record(
         actor,

@@ -261,15 +261,14 @@ def escalate(request_id: int, level: int, *, now: datetime | None = None) -> boo
     assert request is not None
     step = "coordinator" if level == 1 else "street_office"
     _event(request, None, "escalated", step)
-    for member_id in _escalation_targets(request, level):
-        notifications.notify(
-            member_id,
-            "request_escalated",
-            "requests.show",
-            link_args={"request_id": request.id},
-            service=request.service.name,
-            step=step,
-        )
+    notifications.notify_each(
+        _escalation_targets(request, level),
+        "request_escalated",
+        "requests.show",
+        link_args={"request_id": request.id},
+        service=request.service.name,
+        step=step,
+    )
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -66,6 +67,19 @@ def notify(
     )
     db.session.add(note)
     return note
+
+
+def notify_each(
+    member_ids: Iterable[int],
+    kind: str,
+    link: str = "",
+    *,
+    link_args: dict[str, Any] | None = None,
+    **params: Any,
+) -> None:
+    """The same message to each of these members (coordinators, grid workers, …)."""
+    for member_id in member_ids:
+        notify(member_id, kind, link, link_args=link_args, **params)
 
 
 def unread_count(member: Member) -> int:

@@ -270,14 +270,13 @@ def post(
     _event(request, poster, "posted")
     if fields.ask_pool:
         _event(request, poster, "pool_asked")
-        for member_id in coordinators_of(request.community_id):
-            notifications.notify(
-                member_id,
-                "request_pool_asked",
-                "requests.show",
-                link_args={"request_id": request.id},
-                service=service.name,
-            )
+        notifications.notify_each(
+            coordinators_of(request.community_id),
+            "request_pool_asked",
+            "requests.show",
+            link_args={"request_id": request.id},
+            service=service.name,
+        )
     if grid is not None:
         _tell_grid_workers(request, grid)
     return request
@@ -310,15 +309,14 @@ def _heads_building_of(head: Member, resident: Member) -> bool:
 
 
 def _tell_grid_workers(request: ServiceRequest, grid: Grid) -> None:
-    for worker_id in grids.workers_of(grid):
-        notifications.notify(
-            worker_id,
-            "request_for_grid",
-            "requests.show",
-            link_args={"request_id": request.id},
-            grid=grid.name,
-            service=request.service.name,
-        )
+    notifications.notify_each(
+        grids.workers_of(grid),
+        "request_for_grid",
+        "requests.show",
+        link_args={"request_id": request.id},
+        grid=grid.name,
+        service=request.service.name,
+    )
 
 
 def _hold(request: ServiceRequest, requester: Member, actor: Member) -> None:
@@ -824,14 +822,13 @@ def open_followup(request: ServiceRequest, actor: Member | None, complaint: str 
     people = grids.workers_of(grid) if grid else []
     if not people:
         people = coordinators_of(request.community_id)
-    for member_id in people:
-        notifications.notify(
-            member_id,
-            "request_followup",
-            "requests.show",
-            link_args={"request_id": request.id},
-            service=request.service.name,
-        )
+    notifications.notify_each(
+        people,
+        "request_followup",
+        "requests.show",
+        link_args={"request_id": request.id},
+        service=request.service.name,
+    )
 
 
 def coordinators_of(community_id: int) -> list[int]:

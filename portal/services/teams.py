@@ -366,10 +366,13 @@ def request_join(member: Member, team: Team) -> TeamMembership:
     db.session.flush()
     audit.record(member, "team.join_request", team, community_id=team.community_id)
     # Tell the coordinators, or the request waits unseen until one happens to open the team.
-    for coordinator in coordinators_of(team):
-        notifications.notify(
-            coordinator.id, "join_requested", f"/teams/{team.id}", name=member.name, team=team.name
-        )
+    notifications.notify_each(
+        (c.id for c in coordinators_of(team)),
+        "join_requested",
+        f"/teams/{team.id}",
+        name=member.name,
+        team=team.name,
+    )
     return membership
 
 
