@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from portal import clock
 from portal.clock import today_local
 from portal.extensions import db
 from portal.models import Community, HourLog, Member, Service, Team
-from portal.services import credits, hours, members, teams
+from portal.services import credits, hours, ledger, members, teams
+from portal.services import requests as req
 
 TEST_PASSWORD = "correct-horse-9"
 _phones = itertools.count(1)
@@ -238,3 +240,38 @@ def empty_tables() -> None:
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
     db.session.commit()
+
+
+def fund(member: Member, minutes: int, issued_by: int | None = None) -> None:
+    """Bank `minutes` for the member (issuance → member, the issuance of their community or
+    of `issued_by`, which then names the entry's community), committed."""
+    community_id = issued_by if issued_by is not None else member.community_id
+    ledger.transfer(
+        "hours",
+        ledger.issuance_account(community_id),
+        ledger.member_account(member),
+        minutes,
+        idempotency_key=f"fund:{member.id}:{uuid.uuid4().hex}",
+        community_id=issued_by,
+    )
+    db.session.commit()
+
+
+def request_fields(
+    service_id: int,
+    minutes: int,
+    *,
+    paid: bool = False,
+    ask_pool: bool = False,
+    place: str = "幸福里 3 栋 201",
+) -> req.RequestFields:
+    """What a resident types into "post a request", wanted ten minutes ago."""
+    return req.RequestFields(
+        service_id=service_id,
+        wanted_at=clock.now_local() - timedelta(minutes=10),
+        place=place,
+        note="",
+        minutes=minutes,
+        pay_with_hours=paid,
+        ask_pool=ask_pool,
+    )

@@ -24,7 +24,16 @@ from portal.models import Account, Community, FamilyLink, Member, Posting
 from portal.services import clearing, family, ledger
 from portal.services import requests as req
 from portal.services.errors import DomainError, Forbidden
-from tests.support import World, empty_tables, join, make_member, make_service, make_team
+from tests.support import (
+    World,
+    empty_tables,
+    fund,
+    join,
+    make_member,
+    make_service,
+    make_team,
+    request_fields,
+)
 
 
 @dataclass
@@ -50,26 +59,11 @@ def _elsewhere(world: World) -> Elsewhere:
 
 
 def _fund(community_id: int, member: Member, minutes: int) -> None:
-    ledger.transfer(
-        "hours",
-        ledger.issuance_account(community_id),
-        ledger.member_account(member),
-        minutes,
-        idempotency_key=f"fund:{uuid.uuid4().hex}",
-        community_id=community_id,
-    )
-    db.session.commit()
+    fund(member, minutes, issued_by=community_id)
 
 
 def _fields(service_id: int, minutes: int = 120, paid: bool = True) -> req.RequestFields:
-    return req.RequestFields(
-        service_id=service_id,
-        wanted_at=now_local() - timedelta(minutes=10),
-        place="和平里 5 栋 102",
-        note="",
-        minutes=minutes,
-        pay_with_hours=paid,
-    )
+    return request_fields(service_id, minutes, paid=paid, place="和平里 5 栋 102")
 
 
 def _balance(code: str) -> int:

@@ -29,7 +29,7 @@ from portal.models import (
 from portal.services import ledger, pool
 from portal.services import requests as req
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
-from tests.support import World, form_key, join, make_member
+from tests.support import World, form_key, join, make_member, request_fields
 
 
 def _feed_pool(world: World, minutes: int) -> None:
@@ -45,15 +45,7 @@ def _feed_pool(world: World, minutes: int) -> None:
 
 
 def _fields(world: World, minutes: int = 60, ask_pool: bool = True) -> req.RequestFields:
-    return req.RequestFields(
-        service_id=world.service.id,
-        wanted_at=now_local() - timedelta(minutes=10),
-        place="幸福里 3 栋 201",
-        note="",
-        minutes=minutes,
-        pay_with_hours=False,
-        ask_pool=ask_pool,
-    )
+    return request_fields(world.service.id, minutes, ask_pool=ask_pool)
 
 
 def _pool() -> int:

@@ -57,7 +57,7 @@ from tests.processes import (
     log_in_at,
     race_paid_requests,
 )
-from tests.support import TEST_PASSWORD, World
+from tests.support import TEST_PASSWORD, World, fund
 
 pytestmark = pytest.mark.slow
 
@@ -104,14 +104,7 @@ def _count(model: type, *where: object) -> int:
 
 def _fund(world: World, member: Member, minutes: int) -> None:
     """Bank `minutes` for the member (issuance → member), committed."""
-    ledger.transfer(
-        "hours",
-        ledger.issuance_account(world.community.id),
-        ledger.member_account(member),
-        minutes,
-        idempotency_key=f"fund:{member.id}:{uuid.uuid4().hex}",
-    )
-    db.session.commit()
+    fund(member, minutes)
 
 
 def _accounts(world: World) -> tuple[int, int, int]:

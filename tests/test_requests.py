@@ -20,29 +20,15 @@ from portal.models import (
 from portal.services import family, ledger
 from portal.services import requests as req
 from portal.services.errors import AlreadyDecided, DomainError, Forbidden
-from tests.support import World, log_hours, make_member
+from tests.support import World, fund, log_hours, make_member, request_fields
 
 
 def _fund(world: World, member, minutes: int) -> None:  # type: ignore[no-untyped-def]
-    ledger.transfer(
-        "hours",
-        ledger.issuance_account(world.community.id),
-        ledger.member_account(member),
-        minutes,
-        idempotency_key=f"fund:{member.id}:{uuid.uuid4().hex}",
-    )
-    db.session.commit()
+    fund(member, minutes)
 
 
 def _fields(world: World, minutes: int = 120, paid: bool = True) -> req.RequestFields:
-    return req.RequestFields(
-        service_id=world.service.id,
-        wanted_at=now_local() - timedelta(minutes=10),
-        place="幸福里 3 栋 201",
-        note="",
-        minutes=minutes,
-        pay_with_hours=paid,
-    )
+    return request_fields(world.service.id, minutes, paid=paid)
 
 
 def _form(world: World, **overrides: object) -> dict[str, object]:

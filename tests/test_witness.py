@@ -31,7 +31,16 @@ from portal.models.hours import MAX_DAY_MINUTES
 from portal.services import credits, family, hours, ledger
 from portal.services import requests as req
 from portal.services.errors import DomainError, Forbidden
-from tests.support import World, build_world, empty_tables, join, log_hours, make_member
+from tests.support import (
+    World,
+    build_world,
+    empty_tables,
+    fund,
+    join,
+    log_hours,
+    make_member,
+    request_fields,
+)
 
 
 def _link(a: Member, b: Member) -> None:
@@ -41,25 +50,11 @@ def _link(a: Member, b: Member) -> None:
 
 
 def _fields(world: World, minutes: int = 60, paid: bool = False) -> req.RequestFields:
-    return req.RequestFields(
-        service_id=world.service.id,
-        wanted_at=now_local() - timedelta(minutes=10),
-        place="幸福里 3 栋 201",
-        note="",
-        minutes=minutes,
-        pay_with_hours=paid,
-    )
+    return request_fields(world.service.id, minutes, paid=paid)
 
 
 def _fund(world: World, member: Member, minutes: int) -> None:
-    ledger.transfer(
-        "hours",
-        ledger.issuance_account(world.community.id),
-        ledger.member_account(member),
-        minutes,
-        idempotency_key=f"fund:{uuid.uuid4().hex}",
-    )
-    db.session.commit()
+    fund(member, minutes)
 
 
 @pytest.fixture
