@@ -207,9 +207,10 @@ def roster(team: Team, *, after: int | None, size: int) -> tuple[list[RosterRow]
         .where(TeamMembership.team_id == team.id, TeamMembership.status == "active")
     )
     if after is not None:
-        # The cursor's place is its row's role and id, read now (a row promoted since the
-        # page was drawn moves the rest on with it, as the grid register's cursor does). A
-        # cursor of another team, or no row, gives the first page, as the other lists do.
+        # The cursor's place is its row's role and id, read now, as the grid register reads
+        # its cursor's household: if that very row was promoted since the page was drawn,
+        # "More" goes on among the coordinators and the members after it wait for a reload.
+        # A cursor of another team, or of no row, gives the first page, as elsewhere.
         last_role = db.session.scalar(
             select(TeamMembership.role).where(
                 TeamMembership.id == after, TeamMembership.team_id == team.id
