@@ -73,6 +73,9 @@ def main() -> None:
     team = re.search(r'href="/teams/(\d+)"', v.get("/teams").get_data(as_text=True))
     team_path = f"/teams/{team.group(1)}" if team else "/teams"
     htmx = {"HX-Request": "true"}
+    # The roster's "More" (its second page), when the team has more than one page.
+    more = re.search(r'hx-get="(/teams/\d+\?after=\d+)"', c.get(team_path).get_data(as_text=True))
+    roster_more = more.group(1) if more else team_path
     pages = [
         ("GET / (visitor)", app.test_client(), "/", {}, None),
         ("GET /login (visitor)", app.test_client(), "/login", {}, None),
@@ -86,6 +89,7 @@ def main() -> None:
         ("GET /hours/new", v, "/hours/new", {}, None),
         ("GET /teams", v, "/teams", {}, None),
         ("GET /teams/<id> (coordinator)", c, team_path, {}, None),
+        ("GET /teams/<id> rows (htmx)", c, roster_more, htmx, None),
         ("GET /requests", r, "/requests", {}, None),
         ("GET /notifications", v, "/notifications", {}, None),
         ("GET /approvals", c, "/approvals", {}, None),

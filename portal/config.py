@@ -92,6 +92,8 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         "PAGE_SIZE": 50,
         # A coordinator's queue page: 25 rows fit a phone and keep the page light.
         "APPROVALS_PAGE_SIZE": 25,
+        # A coordinator's roster page: a team of hundreds is read and drawn 50 at a time.
+        "ROSTER_PAGE_SIZE": 50,
         # Requests waiting too long are flagged on the coordinator's list.
         "REQUEST_STUCK_OPEN_HOURS": int(os.environ.get("REQUEST_STUCK_OPEN_HOURS", "24")),
         "REQUEST_STUCK_DISPATCHED_HOURS": int(

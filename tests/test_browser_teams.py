@@ -12,10 +12,17 @@ from sqlalchemy import select
 
 from portal.clock import now_local
 from portal.extensions import db
-from portal.models import Activity, Team
+from portal.models import Activity, Member, Team, TeamMembership
 from portal.services import ledger
 from tests.browser_fixtures import Checked
-from tests.support import TEST_PASSWORD, join, make_community, make_member, make_service
+from tests.support import (
+    TEST_PASSWORD,
+    join,
+    make_community,
+    make_member,
+    make_service,
+    make_team,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -137,3 +144,47 @@ def test_team_from_creation_to_attendance(app_ctx: Flask, new_page) -> None:  # 
     expect(volunteer.page.locator("#balance")).to_contain_text("1 小时 30 分")
     volunteer.check("me-after-attendance")
     assert ledger.verify().ok
+
+
+def test_a_long_roster_a_page_at_a_time(app_ctx: Flask, new_page, live_server) -> None:  # type: ignore[no-untyped-def]
+    live_server.app.config["ROSTER_PAGE_SIZE"] = 3
+    community = make_community("幸福里")
+    team = make_team(community, "银发助老队")
+    coordinator = make_member(community, "钱协调")
+    join(team, coordinator, "coordinator")
+    for i in range(5):
+        join(team, make_member(community, f"队员{i}"))
+    db.session.commit()
+
+    # With JavaScript, "More" adds the next rows under the first ones, on the same page.
+    lead = new_page("roster")
+    _log_in(lead, coordinator.phone)
+    lead.goto(f"/teams/{team.id}")
+    rows = lead.page.locator("#roster-rows > tr:not(#more-roster)")
+    expect(rows).to_have_count(3)
+    lead.page.locator("#more-roster").get_by_role("link", name="更多").click()
+    expect(rows).to_have_count(6)
+    expect(lead.page.locator("#more-roster")).to_have_count(0)
+    assert "after=" not in lead.page.url
+    lead.check("roster-more")
+    # A row of the second page acts like any other.
+    row = rows.filter(has_text="队员4")
+    row.get_by_text("移出", exact=True).click()
+    row.get_by_role("button", name="可以").click()
+    expect(lead.page.locator(".flash-success, .flash-info")).to_contain_text("已移出队伍")
+    db.session.commit()  # a fresh read: the live server committed the removal
+    gone = db.session.scalars(
+        select(TeamMembership).join(Member).where(Member.name == "队员4")
+    ).one()
+    assert gone.status == "removed"
+
+    # Without JavaScript, "More" is the next page (队员4 has left the team).
+    plain = new_page("roster-no-js", js=False)
+    _log_in(plain, coordinator.phone)
+    plain.goto(f"/teams/{team.id}")
+    plain.page.locator("#more-roster").get_by_role("link", name="更多").click()
+    expect(plain.page.locator("#roster-rows > tr")).to_have_count(2)
+    expect(plain.page.locator("#roster-rows")).to_contain_text("队员3")
+    expect(plain.page.locator("#roster-rows")).to_contain_text("钱协调")
+    assert "after=" in plain.page.url
+    plain.check("roster-page-two")

@@ -22,7 +22,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from portal.clock import now_local
 from portal.extensions import db
@@ -212,6 +212,9 @@ COORDINATOR_BUDGETS = {
     # joined now (14 with a batched load); each one's last service is a column of that
     # statement (13 before).
     "GET /teams/<id> (coordinator)": 12,
+    # The roster's "More": the viewer, the team, "coordinator?", the cursor's row, the rows
+    # and their minutes this month; nothing else of the page.
+    "GET /teams/<id>?after= (htmx rows)": 6,
     "GET /requests?view=dispatch": 7,  # and the grids the coordinator may dispatch
 }
 
@@ -223,6 +226,13 @@ def test_a_coordinators_pages_and_row_fragments_stay_within_budget(
     coordinator = login(world.coordinator)
     htmx = {"HX-Request": "true"}
     first, second = town.pending_ids[:2]
+    # The roster goes on after the first volunteer's row.
+    roster_cursor = db.session.scalars(
+        select(TeamMembership.id).where(
+            TeamMembership.team_id == world.team.id,
+            TeamMembership.member_id == world.volunteer.id,
+        )
+    ).one()
 
     def decide(log_id: int, decision: str):  # type: ignore[no-untyped-def]
         data = {"once": uuid.uuid4().hex, "reason": "信息不完整"}
@@ -243,6 +253,13 @@ def test_a_coordinators_pages_and_row_fragments_stay_within_budget(
             (
                 "GET /teams/<id> (coordinator)",
                 lambda: coordinator.get(f"/teams/{world.team.id}"),
+                200,
+            ),
+            (
+                "GET /teams/<id>?after= (htmx rows)",
+                lambda: coordinator.get(
+                    f"/teams/{world.team.id}?after={roster_cursor}", headers=htmx
+                ),
                 200,
             ),
             (

@@ -3,6 +3,7 @@ run rosters and activities, attendance turns into hours."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from portal.models import (
     Team,
     TeamMembership,
 )
-from portal.services import activities, ledger
+from portal.services import activities, ledger, teams
 from tests.support import World, join, make_member
 
 
@@ -211,6 +212,154 @@ def test_roster_shows_hours_this_month(world: World, login) -> None:  # type: ig
     assert "1 小时 30 分" in row
     listing = login(world.volunteer).get("/teams").get_data(as_text=True)
     assert "本月 1 小时 30 分" in listing
+
+
+# --- the roster, a page at a time ----------------------------------------------------
+
+ROSTER_ACTION = re.compile(r'action="/teams/\d+/members/(\d+)/(promote|remove)"')
+
+
+def _roster_names(html: str) -> list[str]:
+    """The names in the roster's rows, in order (the whole page's table, or a fragment)."""
+    rows = html.split('<tbody id="roster-rows">', 1)[-1].split("</tbody>", 1)[0]
+    return re.findall(r"<tr>\s*<td>(\S+) ", rows)
+
+
+def _more(html: str) -> str | None:
+    """The "More" link's URL, checking that htmx asks for the same URL."""
+    match = re.search(r'<tr id="more-roster">.*?href="([^"]+)" hx-get="([^"]+)"', html)
+    if match is None:
+        return None
+    assert match.group(1) == match.group(2)
+    return match.group(1).replace("&amp;", "&")
+
+
+def _long_roster(world: World) -> list[str]:
+    """Nine more in the team (one a coordinator), one asking to join, one removed: the
+    active members' names in roster order (members in joining order, then coordinators)."""
+    newcomers = [make_member(world.community, f"队员{i}") for i in range(7)]
+    for member in newcomers:
+        join(world.team, member)
+    deputy = make_member(world.community, "冯副队")
+    join(world.team, deputy, "coordinator")
+    join(world.other_team, make_member(world.community, "别队员"))
+    gone = make_member(world.community, "离队员")
+    join(world.team, gone)
+    teams.remove_member(world.coordinator, world.team, _membership(world, gone.id).id)
+    asking = make_member(world.community, "吴新人")
+    teams.request_join(asking, world.team)
+    db.session.commit()
+    return ["孙志愿", "周志愿", *(m.name for m in newcomers), "钱协调", "冯副队"]
+
+
+def _membership(world: World, member_id: int) -> TeamMembership:
+    return db.session.scalars(
+        select(TeamMembership).where(
+            TeamMembership.team_id == world.team.id, TeamMembership.member_id == member_id
+        )
+    ).one()
+
+
+def test_a_coordinator_pages_through_a_long_roster_and_acts_on_page_two(  # type: ignore[no-untyped-def]
+    world: World, login, app
+) -> None:
+    app.config["ROSTER_PAGE_SIZE"] = 4
+    everyone = _long_roster(world)
+    client = login(world.coordinator)
+
+    first = client.get(f"/teams/{world.team.id}").get_data(as_text=True)
+    assert _roster_names(first) == everyone[:4]
+    # The rest of the page is whole: both coordinators named, the request to answer.
+    assert "钱协调、冯副队" in first
+    assert "吴新人" in first.split("<table", 1)[0]
+
+    # Without JavaScript: "More" is a whole page, the roster going on from the cursor.
+    second_url = _more(first)
+    assert second_url is not None and "?after=" in second_url
+    second = client.get(second_url).get_data(as_text=True)
+    assert "<html" in second and "钱协调、冯副队" in second and "吴新人" in second
+    assert _roster_names(second) == everyone[4:8]
+    # With htmx: the same rows alone, and the next "More" in place of the old one.
+    fragment = client.get(second_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and "<tbody" not in fragment and "<h2" not in fragment
+    assert _roster_names(fragment) == everyone[4:8]
+    assert _more(fragment) == _more(second)
+
+    third_url = _more(fragment)
+    assert third_url is not None
+    third = client.get(third_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert _more(third) is None
+    seen = _roster_names(first) + _roster_names(fragment) + _roster_names(third)
+    assert seen == everyone  # nobody twice, nobody missing, 离队员 and 吴新人 not in it
+
+    # A row of page two still acts: promote one, remove another.
+    actions = ROSTER_ACTION.findall(fragment)
+    promoted, removed = int(actions[0][0]), int(actions[-1][0])
+    assert client.post(f"/teams/{world.team.id}/members/{promoted}/promote").status_code == 303
+    assert client.post(f"/teams/{world.team.id}/members/{removed}/remove").status_code == 303
+    assert db.session.get(TeamMembership, promoted).role == "coordinator"
+    assert db.session.get(TeamMembership, removed).status == "removed"
+    names = []
+    url: str | None = f"/teams/{world.team.id}"
+    while url:
+        page = client.get(url).get_data(as_text=True)
+        names += _roster_names(page)
+        url = _more(page)
+    assert len(names) == len(everyone) - 1 == len(set(names))
+
+
+def test_only_coordinators_see_the_roster_and_its_controls(world: World, login, app) -> None:  # type: ignore[no-untyped-def]
+    app.config["ROSTER_PAGE_SIZE"] = 4
+    _long_roster(world)
+    cursor = _membership(world, world.volunteer2.id).id
+    volunteer = login(world.volunteer)
+    for headers in ({}, {"HX-Request": "true"}):
+        for url in (f"/teams/{world.team.id}", f"/teams/{world.team.id}?after={cursor}"):
+            response = volunteer.get(url, headers=headers)
+            html = response.get_data(as_text=True)
+            assert response.status_code == 200
+            assert _roster_names(html) == [] and _more(html) is None
+            assert not ROSTER_ACTION.search(html) and "reset-code" not in html
+    membership = _membership(world, world.volunteer2.id)
+    forbidden = volunteer.post(f"/teams/{world.team.id}/members/{membership.id}/remove")
+    assert forbidden.status_code == 403
+    assert db.session.get(TeamMembership, membership.id).status == "active"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["abc", "999999999999999999999999999999", "2147483648", "²", "٣", "0", "-1", "", "another"],
+)
+def test_an_odd_roster_cursor_shows_the_first_page(  # type: ignore[no-untyped-def]
+    world: World, login, app, cursor: str
+) -> None:
+    app.config["ROSTER_PAGE_SIZE"] = 4
+    everyone = _long_roster(world)
+    if cursor == "another":  # a membership of another team
+        cursor = str(_membership_of_other_team(world))
+    client = login(world.coordinator)
+    for headers in ({}, {"HX-Request": "true"}):
+        response = client.get(f"/teams/{world.team.id}?after={cursor}", headers=headers)
+        assert response.status_code == 200
+        assert _roster_names(response.get_data(as_text=True)) == everyone[:4]
+
+
+def test_a_full_width_roster_cursor_reads_as_digits(world: World, login, app) -> None:  # type: ignore[no-untyped-def]
+    app.config["ROSTER_PAGE_SIZE"] = 4
+    everyone = _long_roster(world)
+    client = login(world.coordinator)
+    cursor = _more(client.get(f"/teams/{world.team.id}").get_data(as_text=True))
+    assert cursor is not None
+    digits = cursor.split("after=", 1)[1]
+    full_width = digits.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    page = client.get(f"/teams/{world.team.id}?after={full_width}").get_data(as_text=True)
+    assert _roster_names(page) == everyone[4:8]
+
+
+def _membership_of_other_team(world: World) -> int:
+    return db.session.scalars(
+        select(TeamMembership.id).where(TeamMembership.team_id == world.other_team.id)
+    ).first()
 
 
 # --- activities ---------------------------------------------------------------------

@@ -3,7 +3,7 @@ and creating an activity."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, current_app, redirect, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -15,7 +15,8 @@ from portal.auth_session import current_member
 from portal.clock import now_local
 from portal.extensions import db
 from portal.forms import EmptyForm, choices
-from portal.htmx import render
+from portal.htmx import is_htmx, render
+from portal.inputs import query_id
 from portal.models import Activity, Service, Team, TeamMembership
 from portal.services import activities, teams
 from portal.teams.forms import ActivityForm
@@ -56,6 +57,14 @@ def show(team_id: int) -> str:
     team = get_team(team_id)
     me = current_member()
     coordinating = teams.is_coordinator(me, team.id)
+    roster, next_cursor = (
+        teams.roster(team, after=query_id("after"), size=current_app.config["ROSTER_PAGE_SIZE"])
+        if coordinating
+        else ([], None)
+    )
+    if is_htmx():
+        # "More": the roster's next rows alone; nothing else of the page is read.
+        return render("teams/show.html", "rows", team=team, roster=roster, next_cursor=next_cursor)
     now = now_local()
     upcoming = list(
         db.session.scalars(
@@ -86,7 +95,8 @@ def show(team_id: int) -> str:
         recent=recent,
         coordinating=coordinating,
         requests=teams.join_requests(team) if coordinating else [],
-        roster=teams.roster(team) if coordinating else [],
+        roster=roster,
+        next_cursor=next_cursor,
     )
 
 
