@@ -221,6 +221,8 @@ def pages(port: int) -> list[Page]:
     htmx = {"HX-Request": "true"}
     team = re.search(r'href="/teams/(\d+)"', volunteer.request("GET", "/teams"))
     team_path = f"/teams/{team.group(1)}" if team else "/teams"
+    more = re.search(r'hx-get="(/teams/\d+\?after=\d+)"', coordinator.request("GET", team_path))
+    roster_more = more.group(1) if more else team_path
     identify = urllib.parse.urlencode({"csrf_token": kiosk_token, "card": card})
     return [
         Page("GET / (visitor)", "/"),
@@ -235,6 +237,7 @@ def pages(port: int) -> list[Page]:
         Page("GET /hours/new", "/hours/new", v),
         Page("GET /teams", "/teams", v),
         Page("GET /teams/<id> (coordinator)", team_path, c),
+        Page("GET /teams/<id> rows (htmx)", roster_more, c, headers=htmx),
         Page("GET /requests", "/requests", r),
         Page("GET /notifications", "/notifications", v),
         Page("GET /approvals", "/approvals", c),
