@@ -16,6 +16,7 @@ from sqlalchemy import Select, bindparam, select, union_all
 
 from portal.extensions import db
 from portal.models import HourLog, Member, Service, Team
+from portal.templating import row_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,10 @@ class QueueRow:
     service_day: str  # the service date, ISO
     note: str
     created_at: datetime
+    # Its forms' and link's URLs (each by `row_url`: no routing-map build per row).
+    approve_url: str
+    reject_url: str
+    show_url: str
 
 
 def _columns() -> Select[Any]:
@@ -87,6 +92,9 @@ def _page_statement(teams: int, after: bool) -> Select[Any]:
 
 def _read(stmt: Select[Any], locale: str, params: dict[str, Any] | None = None) -> list[QueueRow]:
     english = locale == "en"
+    approve_url = row_url("approvals.approve", "log_id")
+    reject_url = row_url("approvals.reject", "log_id")
+    show_url = row_url("hours.show", "log_id")
     day_texts: dict[date, str] = {}
     rows = []
     for (
@@ -123,6 +131,9 @@ def _read(stmt: Select[Any], locale: str, params: dict[str, Any] | None = None) 
                 day,
                 note,
                 created_at,
+                approve_url(log_id),
+                reject_url(log_id),
+                show_url(log_id),
             )
         )
     return rows

@@ -48,7 +48,7 @@ def index() -> str:
         is_coordinator=bool(team_ids),
         select_all=request.args.get("select") == "all",
         # Their own and their family's logs are shown but decided by another coordinator.
-        conflicted={me.id, *(r.id for r in family.relatives(me))},
+        conflicted={me.id, *family.relative_ids({me.id})},
         pending_count=_pending_count(team_ids),
         now=utcnow(),
     )
