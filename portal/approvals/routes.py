@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
+from sqlalchemy import inspect
 from werkzeug.wrappers import Response
 
 from portal.actions import flash_refusal, run_once
@@ -17,14 +18,12 @@ from portal.htmx import is_htmx, render
 from portal.inputs import form_ids, query_id
 from portal.models import HourLog
 from portal.models._time import utcnow
-from portal.services import family, teams
+from portal.services import family, members, teams
 from portal.services import hours as hour_service
 from portal.services.errors import AlreadyDecided
+from portal.templating import TopBar
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
-
-
-_pending_count = hour_service.pending_count
 
 
 def _locale() -> str:
@@ -40,6 +39,12 @@ def index() -> str:
     logs, next_cursor = queue.page(
         team_ids, query_id("after"), current_app.config["APPROVALS_PAGE_SIZE"], _locale()
     )
+    page: dict[str, object] = {}
+    if not is_htmx():
+        # The whole page: its waiting count rides in the top bar's statement. (The rows
+        # fragment shows neither: it reads neither.)
+        *figures, queue_count = members.top_bar_figures(me.id, hour_service.queue_count_select)
+        page = {"top": TopBar(me.id, tuple(figures)), "pending_count": queue_count}
     return render(
         "approvals/index.html",
         "rows",
@@ -49,8 +54,8 @@ def index() -> str:
         select_all=request.args.get("select") == "all",
         # Their own and their family's logs are shown but decided by another coordinator.
         conflicted={me.id, *family.relative_ids({me.id})},
-        pending_count=_pending_count(team_ids),
         now=utcnow(),
+        **page,
     )
 
 
@@ -65,7 +70,11 @@ def _answer(log_id: int, message: str | None = None) -> Response | str:
             message=message,
             now=utcnow(),
             form=OnceForm(),
-            pending_count=_pending_count(teams.coordinated_team_ids(current_member())),
+            # By the member's id as the session knows it: the commit expired the member, and
+            # reading it again only to take its id cost a statement.
+            pending_count=db.session.scalar(
+                hour_service.queue_count_select(inspect(current_member()).identity[0])
+            ),
         )
     if message:
         flash(message, "info")
