@@ -209,9 +209,9 @@ COORDINATOR_BUDGETS = {
     # upserts (monthly_hours, monthly_balances), in the same transaction; and the
     # volunteer's latest day of service (member_last_served: /reports' active members).
     # Were 40 and 24: the row is read in one statement (a get and three lazy loads), the
-    # form key's answer is one UPDATE (a SELECT first), the count one statement by the
-    # member's id (their teams, then the count), and the approval's message takes the
-    # volunteer the credit loaded (read again before).
+    # form key's answer is one UPDATE (a SELECT first), the count one statement (their
+    # teams, then the count), and the approval's message takes the volunteer the credit
+    # loaded (read again before).
     "POST /approvals/<id>/approve (htmx row)": 34,
     "POST /approvals/<id>/reject (htmx row)": 19,
     # The roster of 30 used to load each member on its own (46 statements); its members are
