@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import flask_babel
-from babel import Locale, numbers
+from babel import Locale, dates, numbers
 from flask import Flask, current_app, g, has_request_context, session
 from flask_babel import get_locale, get_translations
 from flask_babel import lazy_gettext as _l
@@ -444,4 +444,46 @@ def format_decimal(number: float | int) -> str:
         if len(_DECIMALS) > _MAX_DECIMALS:
             _DECIMALS.clear()
         text = _DECIMALS[key] = numbers.format_decimal(number, locale=locale)
+    return text
+
+
+# (locale, unit, amount) → the words: Babel's format_timedelta parses the locale and walks its
+# patterns (~40 µs) for each row of a queue, which says "7 minutes" or "3 days" many times.
+_TIMEDELTAS: dict[tuple[Locale, str, int], str] = {}
+
+
+def format_timedelta(
+    datetime_or_timedelta: datetime | timedelta,
+    granularity: str = "second",
+    add_direction: bool = False,
+    threshold: float = 0.85,
+) -> str:
+    """Flask-Babel's `format_timedelta` (the `timedeltaformat` filter), with a timedelta's
+    words kept per process under the same unit and rounded amount Babel chooses."""
+    if (
+        not isinstance(datetime_or_timedelta, timedelta)
+        or (granularity, add_direction, threshold) != ("second", False, 0.85)
+        or not has_request_context()
+    ):
+        return flask_babel.format_timedelta(
+            datetime_or_timedelta, granularity, add_direction, threshold
+        )
+    seconds = abs(datetime_or_timedelta.total_seconds())
+    # Babel's choice (babel.dates.format_timedelta): the first unit reaching the threshold,
+    # the amount rounded; the words depend on nothing else.
+    for unit, seconds_per_unit in dates.TIMEDELTA_UNITS:
+        value = seconds / seconds_per_unit
+        if value >= threshold or unit == granularity:
+            if unit == granularity and value > 0:
+                value = max(1, value)
+            break
+    locale = _current()[0]
+    key = (locale, unit, int(round(value)))
+    text = _TIMEDELTAS.get(key)
+    if text is None:
+        if len(_TIMEDELTAS) > _MAX_DECIMALS:
+            _TIMEDELTAS.clear()
+        text = _TIMEDELTAS[key] = dates.format_timedelta(
+            datetime_or_timedelta, granularity, threshold=threshold, locale=locale
+        )
     return text

@@ -241,6 +241,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["duration_cells"] = duration_cells
     app.jinja_env.filters["number"] = lambda n: format_decimal(n)
     app.jinja_env.filters["datetimeformat"] = i18n.format_datetime
+    app.jinja_env.filters["timedeltaformat"] = i18n.format_timedelta
     app.jinja_env.filters["translated"] = translated
     app.jinja_env.globals["once_key"] = idempotency.new_key
 

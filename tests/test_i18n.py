@@ -50,3 +50,28 @@ def test_every_chinese_translation_is_filled_and_keeps_placeholders() -> None:
         if message.fuzzy:
             problems.append(f"fuzzy: {message.id!r}")
     assert not problems, problems
+
+
+def test_waiting_times_read_as_babel_words_them(app) -> None:  # type: ignore[no-untyped-def]
+    """`timedeltaformat` keeps its words per (locale, unit, amount): the same words as
+    Babel's, at each unit's edges too."""
+    from datetime import timedelta
+
+    from babel.dates import format_timedelta as babel_format
+    from flask_babel import force_locale, get_locale
+
+    from portal.i18n import format_timedelta
+
+    seconds = [0, 1, 29, 30, 50, 51, 59, 60, 89, 90, 149, 150, 3059, 3060, 3600, 5399, 5400]
+    seconds += [73_440, 86_400, 129_600, 514_080, 604_800, 2_203_200, 2_592_000, 26_784_000]
+    seconds += [31_536_000, 47_304_000, 400_000_000]
+    with app.test_request_context():
+        for language in ("zh_CN", "en"):
+            with force_locale(language):
+                for n in seconds:
+                    for delta in (timedelta(seconds=n), timedelta(seconds=-n, microseconds=-1)):
+                        # Twice: the first fills the memo, the second reads it.
+                        for _ in range(2):
+                            expected = babel_format(delta, locale=get_locale())
+                            assert format_timedelta(delta) == expected, (language, delta)
+        assert app.jinja_env.filters["timedeltaformat"] is format_timedelta

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import select, union_all
-from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from portal.actions import flash_refusal, run_once
+from portal.approvals import queue
 from portal.auth_session import current_member
 from portal.extensions import db
 from portal.forms import OnceForm
@@ -17,45 +17,17 @@ from portal.htmx import is_htmx, render
 from portal.inputs import form_ids, query_id
 from portal.models import HourLog
 from portal.models._time import utcnow
-from portal.services import family, teams
+from portal.services import family, members, teams
 from portal.services import hours as hour_service
 from portal.services.errors import AlreadyDecided
+from portal.templating import TopBar
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
 
-_pending_count = hour_service.pending_count
-
-
-def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[HourLog], int | None]:
-    if not team_ids:
-        return [], None
-    # One keyset range per team, merged: each walks the (team_id, status, id) index from the
-    # cursor and stops after a page, so the query reads at most teams × page rows however long
-    # the history is. (Written as `team_id IN (…) ORDER BY id`, PostgreSQL walks the primary
-    # key through every older log of the city instead: 33 ms at 100k logs, growing with them.)
-    per_team = []
-    for team_id in team_ids:
-        part = select(HourLog.id).where(HourLog.team_id == team_id, HourLog.status == "pending")
-        if after is not None:
-            part = part.where(HourLog.id > after)
-        per_team.append(select(part.order_by(HourLog.id).limit(size + 1).subquery().c.id))
-    page = union_all(*per_team).subquery()
-    stmt = (
-        select(HourLog)
-        .join(page, page.c.id == HourLog.id)
-        .order_by(page.c.id)
-        .limit(size + 1)
-        # Each row shows its member, team and service: joined in the same statement (three
-        # batched loads before, each a statement of its own).
-        .options(
-            joinedload(HourLog.member),
-            joinedload(HourLog.team),
-            joinedload(HourLog.service),
-        )
-    )
-    logs = list(db.session.scalars(stmt))
-    return logs[:size], (logs[size - 1].id if len(logs) > size else None)
+def _locale() -> str:
+    # As the templates' `locale`: the language the rows' service names are read in.
+    return str(get_locale() or "zh_CN")
 
 
 @bp.get("")
@@ -63,9 +35,15 @@ def _queue(team_ids: list[int], after: int | None, size: int) -> tuple[list[Hour
 def index() -> str:
     me = current_member()
     team_ids = teams.coordinated_team_ids(me)
-    logs, next_cursor = _queue(
-        team_ids, query_id("after"), current_app.config["APPROVALS_PAGE_SIZE"]
+    logs, next_cursor = queue.page(
+        team_ids, query_id("after"), current_app.config["APPROVALS_PAGE_SIZE"], _locale()
     )
+    page: dict[str, object] = {}
+    if not is_htmx():
+        # The whole page: its waiting count rides in the top bar's statement. (The rows
+        # fragment shows neither: it reads neither.)
+        *figures, queue_count = members.top_bar_figures(me.id, hour_service.queue_count_select)
+        page = {"top": TopBar(me.id, tuple(figures)), "pending_count": queue_count}
     return render(
         "approvals/index.html",
         "rows",
@@ -74,9 +52,9 @@ def index() -> str:
         is_coordinator=bool(team_ids),
         select_all=request.args.get("select") == "all",
         # Their own and their family's logs are shown but decided by another coordinator.
-        conflicted={me.id, *(r.id for r in family.relatives(me))},
-        pending_count=_pending_count(team_ids),
+        conflicted={me.id, *family.relative_ids({me.id})},
         now=utcnow(),
+        **page,
     )
 
 
@@ -84,15 +62,15 @@ def _answer(log_id: int, message: str | None = None) -> Response | str:
     """After a decision: the updated row (plus the pending count, out of band) for htmx,
     else back to the queue."""
     if is_htmx():
-        log = db.session.get(HourLog, log_id)
         return render(
             "approvals/index.html",
             ["row", "pending_count_oob"],
-            log=log,
+            log=queue.row(log_id, _locale()),
             message=message,
             now=utcnow(),
             form=OnceForm(),
-            pending_count=_pending_count(teams.coordinated_team_ids(current_member())),
+            # One statement, their teams a subquery of it (two before).
+            pending_count=db.session.scalar(hour_service.queue_count_select(current_member().id)),
         )
     if message:
         flash(message, "info")

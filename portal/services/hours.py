@@ -211,8 +211,9 @@ def credit(
     """Mark `log` approved and credit issuance → volunteer in the same transaction. The
     witness is `approver`, or — with no approving member — the one named by `witness` in the
     memo (a kiosk device). The caller has checked that the witness may vouch for it."""
-    volunteer = db.session.get(Member, log.member_id)
-    assert volunteer is not None
+    # Through the log (the same load by id): the log then holds the member, which the session
+    # holds only weakly, so the caller's `log.member` does not read it again.
+    volunteer = log.member
     entry = ledger.transfer(
         "hours",
         ledger.issuance_account(log.community_id),
