@@ -234,6 +234,9 @@ def translated(labels: Mapping[str, Any]) -> dict[str, str]:
 
 
 def init_app(app: Flask) -> None:
+    from portal.forms import cache_html_params
+
+    cache_html_params()
     app.jinja_env.globals["url_for"] = template_url_for
     app.jinja_env.globals["row_url"] = row_url
     app.jinja_env.globals["csrf_token"] = csrf_token
