@@ -306,12 +306,12 @@ _WTFORMS_CATALOGUES: dict[str, Any] = {}
 
 def _wtforms_translations() -> Any:
     from babel import support
-    from flask import request
     from wtforms.i18n import messages_path
 
-    if not request or "babel" not in current_app.extensions:
+    if not has_request_context() or "babel" not in current_app.extensions:
         return None
-    locale = get_locale()
+    # Asked once per field of every form built: the locale found once per request.
+    locale = _current()[0]
     key = str(locale)
     translations = _WTFORMS_CATALOGUES.get(key)
     if translations is None:
