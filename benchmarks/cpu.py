@@ -8,7 +8,10 @@ the kiosk's device cookie of a real enrolment), `time.thread_time()` around each
 after 5 warm-up: prints each page's 10th percentile and median in ms and the SQL statements
 it ran (SQLite's BEGIN counted). Load-independent enough to compare two branches; the
 machine's load average is printed. `--profile PAGE` prints cProfile's top functions for
-the pages whose name contains PAGE.
+the pages whose name contains PAGE. `--empty` also times a route that returns "ok" (added
+here, never in the app) for a visitor and a member: what every request pays in the portal's
+hooks (session, member and session-version check, locale, input guard, headers, compression)
+before its own work.
 """
 
 from __future__ import annotations
@@ -58,8 +61,11 @@ def main() -> None:
     p.add_argument("--only")
     p.add_argument("--profile")
     p.add_argument("--dump", help="with --profile: write the cProfile stats to this file")
+    p.add_argument("--empty", action="store_true", help="also time an empty route")
     args = p.parse_args()
     app = create_app()
+    if args.empty:  # before the first request, as Flask requires
+        app.add_url_rule("/bench-empty", "bench_empty", lambda: "ok")
     v, c, r = (login(app, phone) for phone in ("13800000002", "13800000001", "13800000003"))
     with app.app_context():
         admin = db.session.scalar(select(Member).where(Member.phone == "13800000000"))
@@ -105,6 +111,11 @@ def main() -> None:
             {"csrf_token": kiosk_token, "card": card},
         ),
     ]
+    if args.empty:
+        pages[:0] = [
+            ("GET empty route (visitor)", app.test_client(), "/bench-empty", {}, None),
+            ("GET empty route (volunteer)", v, "/bench-empty", {}, None),
+        ]
     if args.only:
         pages = [page for page in pages if args.only in page[0]]
     count = [0]

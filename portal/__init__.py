@@ -53,7 +53,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         security,
         templating,
     )
-    from portal.extensions import csrf, db, limit_only_where_limited, limiter, migrate
+    from portal.extensions import (
+        csrf,
+        db,
+        limit_only_where_limited,
+        limiter,
+        migrate,
+        skip_limits_of_other_methods,
+    )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -125,4 +132,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         pool_bp,
     ):
         app.register_blueprint(blueprint)
+    skip_limits_of_other_methods(app)
     return app

@@ -7,6 +7,7 @@ from flask import Flask, current_app, flash, jsonify, redirect, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
+from sqlalchemy import bindparam, select
 from werkzeug.wrappers import Response
 
 from portal import clock
@@ -18,6 +19,10 @@ from portal.models import Member
 SEEN_REFRESH_SECONDS = 300
 SEEN_KEY = "seen"
 
+# The signed-in member, with their community (joined, as the relationship says): one statement
+# built once. `session.get` built the same SELECT and its cache key anew on every request.
+_MEMBER_BY_ID = select(Member).where(Member.id == bindparam("member_id"))
+
 
 @login_manager.user_loader
 def load_member(session_id: str) -> Member | None:
@@ -25,7 +30,7 @@ def load_member(session_id: str) -> Member | None:
         member_id, version = (int(part) for part in session_id.split(":", 1))
     except ValueError:
         return None
-    member = db.session.get(Member, member_id)
+    member = db.session.execute(_MEMBER_BY_ID, {"member_id": member_id}).scalar_one_or_none()
     if member is None or member.session_version != version or not member.active:
         return None
     return member

@@ -29,10 +29,13 @@ def render(template: str, block: str | list[str] | None = None, **context: Any) 
     return render_template(template, **context)
 
 
+# The request headers a page's answer depends on (the same URL answers a page or a fragment).
+_VARY = ("HX-Request", "HX-Boosted", "HX-History-Restore-Request")
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _vary(response: Response) -> Response:
-        response.vary.add("HX-Request")
-        response.vary.add("HX-Boosted")
-        response.vary.add("HX-History-Restore-Request")
+        # One update: each `vary.add` parsed and rewrote the header again.
+        response.vary.update(_VARY)
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,135 +145,143 @@ ENTRY_KIND_LABELS = {
 }
 
 
+# A notification's text by its kind, from its stored parameters: only the one shown is built
+# (a list of 20 built all 30 lazy strings for each row).
+_NOTIFICATION_TEXTS: dict[str, Callable[[dict], Any]] = {
+    "join_accepted": lambda params: _l(
+        "You have joined the team %(team)s.", team=params.get("team", "")
+    ),
+    "join_requested": lambda params: _l(
+        "%(name)s asks to join %(team)s. Please accept or decline.",
+        name=params.get("name", ""),
+        team=params.get("team", ""),
+    ),
+    "join_declined": lambda params: _l(
+        "Your request to join %(team)s was declined.", team=params.get("team", "")
+    ),
+    "log_approved": lambda params: _l(
+        "Your %(minutes)s minutes on %(date)s were approved.",
+        minutes=params.get("minutes", ""),
+        date=params.get("date", ""),
+    ),
+    "log_rejected": lambda params: _l(
+        "Your %(minutes)s minutes on %(date)s were not approved: %(reason)s",
+        minutes=params.get("minutes", ""),
+        date=params.get("date", ""),
+        reason=params.get("reason", ""),
+    ),
+    "activity_changed": lambda params: _l(
+        "The activity %(title)s has changed. Please check the time and place.",
+        title=params.get("title", ""),
+    ),
+    "activity_cancelled": lambda params: _l(
+        "The activity %(title)s was cancelled.", title=params.get("title", "")
+    ),
+    "coordinator_appointed": lambda params: _l(
+        "You are now a coordinator of %(team)s.", team=params.get("team", "")
+    ),
+    "request_dispatched": lambda params: _l(
+        "A request was given to you: %(service)s. Please accept or decline.",
+        service=params.get("service", ""),
+    ),
+    "request_for_grid": lambda params: _l(
+        "A new request in %(grid)s: %(service)s. Please dispatch it.",
+        grid=params.get("grid", ""),
+        service=params.get("service", ""),
+    ),
+    "request_routed": lambda params: _l(
+        "A request was given to your team %(team)s: %(service)s.",
+        team=params.get("team", ""),
+        service=params.get("service", ""),
+    ),
+    "request_escalated": lambda params: _l(
+        "A request nobody has taken was escalated to you: %(service)s.",
+        service=params.get("service", ""),
+    ),
+    "request_followup": lambda params: _l(
+        "A resident was not satisfied with %(service)s: please follow up and record the outcome.",
+        service=params.get("service", ""),
+    ),
+    "request_accepted": lambda params: _l(
+        "Volunteer %(name)s will help you.", name=params.get("name", "")
+    ),
+    "request_done": lambda params: _l(
+        "%(service)s is done. Please confirm and rate it.", service=params.get("service", "")
+    ),
+    "request_confirmed": lambda params: _l(
+        "Your service was confirmed: %(minutes)s minutes, %(rating)s stars. Thank you!",
+        minutes=params.get("minutes", ""),
+        rating=params.get("rating", ""),
+    ),
+    "request_consent": lambda params: _l(
+        "%(name)s asked for %(service)s for you, paid with %(minutes)s minutes of your "
+        "banked hours. Please agree or decline.",
+        name=params.get("name", ""),
+        service=params.get("service", ""),
+        minutes=params.get("minutes", ""),
+    ),
+    "request_pool_asked": lambda params: _l(
+        "%(service)s: the public-welfare pool is asked to pay. Please approve it or "
+        "leave it to the community.",
+        service=params.get("service", ""),
+    ),
+    "request_confirmed_review": lambda params: _l(
+        "Your service was confirmed (%(minutes)s minutes, %(rating)s stars). A coordinator "
+        "will approve the hours soon.",
+        minutes=params.get("minutes", ""),
+        rating=params.get("rating", ""),
+    ),
+    "request_cancelled": lambda params: _l(
+        "The request %(service)s was cancelled.", service=params.get("service", "")
+    ),
+    "family_proposed": lambda params: _l(
+        "%(name)s asks to link with you as family.", name=params.get("name", "")
+    ),
+    "gift_received": lambda params: _l(
+        "%(name)s gave you %(minutes)s minutes.",
+        name=params.get("name", ""),
+        minutes=params.get("minutes", ""),
+    ),
+    "log_reversed": lambda params: _l(
+        "Your %(minutes)s minutes on %(date)s were corrected by %(name)s and taken off "
+        "your balance. Reason: %(reason)s",
+        minutes=params.get("minutes", ""),
+        date=params.get("date", ""),
+        name=params.get("name", ""),
+        reason=params.get("reason", ""),
+    ),
+    "log_corrected": lambda params: _l(
+        "Your %(minutes)s minutes on %(date)s were corrected by %(name)s to %(new_minutes)s "
+        "minutes. Reason: %(reason)s",
+        minutes=params.get("minutes", ""),
+        new_minutes=params.get("new_minutes", ""),
+        date=params.get("date", ""),
+        name=params.get("name", ""),
+        reason=params.get("reason", ""),
+    ),
+    "callup_called": lambda params: _l(
+        "Call-up: %(what)s at %(place)s by %(time)s. Please answer: coming, late or cannot.",
+        what=params.get("what", ""),
+        place=params.get("place", ""),
+        time=params.get("time", ""),
+    ),
+    "callup_stood_down": lambda params: _l(
+        "Call-up %(what)s: enough people are coming, you are not needed this time. Thank you!",
+        what=params.get("what", ""),
+    ),
+    "service_to_confirm": lambda params: _l(
+        "%(name)s logged %(minutes)s minutes of service to you on %(date)s. Please confirm.",
+        name=params.get("name", ""),
+        minutes=params.get("minutes", ""),
+        date=params.get("date", ""),
+    ),
+}
+
+
 def notification_text(kind: str, params: dict) -> str:
     """A notification in the reader's language, from its kind and stored parameters."""
-    texts = {
-        "join_accepted": _l("You have joined the team %(team)s.", team=params.get("team", "")),
-        "join_requested": _l(
-            "%(name)s asks to join %(team)s. Please accept or decline.",
-            name=params.get("name", ""),
-            team=params.get("team", ""),
-        ),
-        "join_declined": _l(
-            "Your request to join %(team)s was declined.", team=params.get("team", "")
-        ),
-        "log_approved": _l(
-            "Your %(minutes)s minutes on %(date)s were approved.",
-            minutes=params.get("minutes", ""),
-            date=params.get("date", ""),
-        ),
-        "log_rejected": _l(
-            "Your %(minutes)s minutes on %(date)s were not approved: %(reason)s",
-            minutes=params.get("minutes", ""),
-            date=params.get("date", ""),
-            reason=params.get("reason", ""),
-        ),
-        "activity_changed": _l(
-            "The activity %(title)s has changed. Please check the time and place.",
-            title=params.get("title", ""),
-        ),
-        "activity_cancelled": _l(
-            "The activity %(title)s was cancelled.", title=params.get("title", "")
-        ),
-        "coordinator_appointed": _l(
-            "You are now a coordinator of %(team)s.", team=params.get("team", "")
-        ),
-        "request_dispatched": _l(
-            "A request was given to you: %(service)s. Please accept or decline.",
-            service=params.get("service", ""),
-        ),
-        "request_for_grid": _l(
-            "A new request in %(grid)s: %(service)s. Please dispatch it.",
-            grid=params.get("grid", ""),
-            service=params.get("service", ""),
-        ),
-        "request_routed": _l(
-            "A request was given to your team %(team)s: %(service)s.",
-            team=params.get("team", ""),
-            service=params.get("service", ""),
-        ),
-        "request_escalated": _l(
-            "A request nobody has taken was escalated to you: %(service)s.",
-            service=params.get("service", ""),
-        ),
-        "request_followup": _l(
-            "A resident was not satisfied with %(service)s: please follow up and record the "
-            "outcome.",
-            service=params.get("service", ""),
-        ),
-        "request_accepted": _l("Volunteer %(name)s will help you.", name=params.get("name", "")),
-        "request_done": _l(
-            "%(service)s is done. Please confirm and rate it.", service=params.get("service", "")
-        ),
-        "request_confirmed": _l(
-            "Your service was confirmed: %(minutes)s minutes, %(rating)s stars. Thank you!",
-            minutes=params.get("minutes", ""),
-            rating=params.get("rating", ""),
-        ),
-        "request_consent": _l(
-            "%(name)s asked for %(service)s for you, paid with %(minutes)s minutes of your "
-            "banked hours. Please agree or decline.",
-            name=params.get("name", ""),
-            service=params.get("service", ""),
-            minutes=params.get("minutes", ""),
-        ),
-        "request_pool_asked": _l(
-            "%(service)s: the public-welfare pool is asked to pay. Please approve it or "
-            "leave it to the community.",
-            service=params.get("service", ""),
-        ),
-        "request_confirmed_review": _l(
-            "Your service was confirmed (%(minutes)s minutes, %(rating)s stars). A coordinator "
-            "will approve the hours soon.",
-            minutes=params.get("minutes", ""),
-            rating=params.get("rating", ""),
-        ),
-        "request_cancelled": _l(
-            "The request %(service)s was cancelled.", service=params.get("service", "")
-        ),
-        "family_proposed": _l(
-            "%(name)s asks to link with you as family.", name=params.get("name", "")
-        ),
-        "gift_received": _l(
-            "%(name)s gave you %(minutes)s minutes.",
-            name=params.get("name", ""),
-            minutes=params.get("minutes", ""),
-        ),
-        "log_reversed": _l(
-            "Your %(minutes)s minutes on %(date)s were corrected by %(name)s and taken off "
-            "your balance. Reason: %(reason)s",
-            minutes=params.get("minutes", ""),
-            date=params.get("date", ""),
-            name=params.get("name", ""),
-            reason=params.get("reason", ""),
-        ),
-        "log_corrected": _l(
-            "Your %(minutes)s minutes on %(date)s were corrected by %(name)s to %(new_minutes)s "
-            "minutes. Reason: %(reason)s",
-            minutes=params.get("minutes", ""),
-            new_minutes=params.get("new_minutes", ""),
-            date=params.get("date", ""),
-            name=params.get("name", ""),
-            reason=params.get("reason", ""),
-        ),
-        "callup_called": _l(
-            "Call-up: %(what)s at %(place)s by %(time)s. Please answer: coming, late or cannot.",
-            what=params.get("what", ""),
-            place=params.get("place", ""),
-            time=params.get("time", ""),
-        ),
-        "callup_stood_down": _l(
-            "Call-up %(what)s: enough people are coming, you are not needed this time. Thank you!",
-            what=params.get("what", ""),
-        ),
-        "service_to_confirm": _l(
-            "%(name)s logged %(minutes)s minutes of service to you on %(date)s. Please confirm.",
-            name=params.get("name", ""),
-            minutes=params.get("minutes", ""),
-            date=params.get("date", ""),
-        ),
-    }
-    return str(texts.get(kind, kind))
+    text = _NOTIFICATION_TEXTS.get(kind)
+    return kind if text is None else str(text(params))
 
 
 def select_locale() -> str:
@@ -297,12 +306,12 @@ _WTFORMS_CATALOGUES: dict[str, Any] = {}
 
 def _wtforms_translations() -> Any:
     from babel import support
-    from flask import request
     from wtforms.i18n import messages_path
 
-    if not request or "babel" not in current_app.extensions:
+    if not has_request_context() or "babel" not in current_app.extensions:
         return None
-    locale = get_locale()
+    # Asked once per field of every form built: the locale found once per request.
+    locale = _current()[0]
     key = str(locale)
     translations = _WTFORMS_CATALOGUES.get(key)
     if translations is None:

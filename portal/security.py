@@ -14,6 +14,15 @@ CSP = (
 # The kiosk device's cookie (portal/kiosk/routes.py), named here to keep imports one-way.
 KIOSK_COOKIE = "kiosk_device"
 
+# Set on every response unless the view set its own: built once, not per request.
+_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+)
+_HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
 # Pages whose forms hold a phone number and password (and a CSRF token bound to a session).
 _NEVER_CACHED = {"auth.login", "auth.register"}
 
@@ -30,16 +39,17 @@ def _private(response: Response) -> bool:
 
 
 def init_app(app: Flask) -> None:
+    with_hsts = (*_HEADERS, _HSTS)
+
     @app.after_request
     def _headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if app.config.get("PRODUCTION"):
-            response.headers.setdefault(
-                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
-            )
+        # What `headers.setdefault` did for each, with one pass over the headers (a missing
+        # key in Werkzeug's Headers raises and builds an HTTP exception to say so).
+        headers = response.headers
+        present = {key.lower() for key, _value in headers.items()}
+        for key, value in with_hsts if app.config.get("PRODUCTION") else _HEADERS:
+            if key.lower() not in present:
+                headers.add(key, value)
         if _private(response):
             response.headers["Cache-Control"] = "no-store"
             response.vary.add("Cookie")

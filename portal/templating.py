@@ -227,6 +227,28 @@ def row_url(endpoint: str, key: str, **values: Any) -> Callable[[int], str]:
     return lambda row_id: f"{head}{int(row_id)}{tail}"
 
 
+# (script root, locale, the fragment's name and what it depends on) → its text.
+_FRAGMENTS: dict[tuple[Any, ...], Markup] = {}
+_MAX_FRAGMENTS = 2_000
+
+
+def fragment(*key: Any, caller: Callable[[], str]) -> Markup:
+    """`{% call fragment("name", what it depends on…) %}…{% endcall %}`: the block rendered
+    once per process for each locale and key, then reused. For the parts of every page
+    (menu, head, footer) that depend only on the language and a few flags: each `_()` or
+    `url_for` costs a few µs, and base.html has ~40 of them. The key must name everything
+    the block shows besides the locale: never put a token, a name or a count inside."""
+    if not has_request_context():
+        return Markup(caller())
+    full_key = (request.script_root, str(i18n.current()[0]), *key)
+    text = _FRAGMENTS.get(full_key)
+    if text is None:
+        if len(_FRAGMENTS) > _MAX_FRAGMENTS:
+            _FRAGMENTS.clear()
+        text = _FRAGMENTS[full_key] = Markup(caller())
+    return text
+
+
 def translated(labels: Mapping[str, Any]) -> dict[str, str]:
     """A dict of lazy labels, translated once: a lazy string translates again each time a
     row shows it."""
@@ -234,8 +256,12 @@ def translated(labels: Mapping[str, Any]) -> dict[str, str]:
 
 
 def init_app(app: Flask) -> None:
+    from portal.forms import cache_html_params
+
+    cache_html_params()
     app.jinja_env.globals["url_for"] = template_url_for
     app.jinja_env.globals["row_url"] = row_url
+    app.jinja_env.globals["fragment"] = fragment
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["duration_cells"] = duration_cells

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,33 @@ def test_static_files_are_compressed_and_closed(client: FlaskClient) -> None:
         # within 50 KB: the browser suite measures that in test-artifacts/page-sizes.txt).
         raw = (Path(client.application.static_folder or "") / "portal.css").stat().st_size
         assert len(response.get_data()) < raw / 3
+
+
+def test_each_member_sees_their_own_menu_whoever_came_first(world, login, client) -> None:  # type: ignore[no-untyped-def]
+    """base.html keeps its menu, head and footer parts per process (templating.fragment), by
+    locale and what they depend on: each member still sees their own menu, language and
+    token, and a visitor the visitor's."""
+    coordinator, volunteer, admin = (
+        login(m) for m in (world.coordinator, world.volunteer, world.admin)
+    )
+    volunteer.post("/settings/language", data={"locale": "en", "next": "/me"})
+    pages = {
+        name: c.get("/me").get_data(as_text=True)
+        for name, c in (("coordinator", coordinator), ("volunteer", volunteer), ("admin", admin))
+    }
+    visitor = client.get("/login").get_data(as_text=True)
+    assert 'href="/approvals"' in pages["coordinator"]
+    assert 'href="/approvals"' not in pages["volunteer"]
+    assert 'href="/admin"' in pages["admin"] and 'href="/admin"' not in pages["coordinator"]
+    assert ">Log hours<" in pages["volunteer"] and ">Log hours<" not in pages["coordinator"]
+    assert world.coordinator.name in pages["coordinator"]
+    assert world.coordinator.name not in pages["volunteer"]
+    assert "/logout" not in visitor and 'href="/register"' in visitor
+    assert 'href="/approvals"' not in visitor
+    tokens = {}
+    for name, html in pages.items():
+        found = set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
+        found |= set(re.findall(r'"X-CSRFToken": "([^"]+)"', html))
+        assert len(found) == 1, name  # the head, the menu and the footer carry the same token
+        tokens[name] = found.pop()
+    assert len(set(tokens.values())) == 3

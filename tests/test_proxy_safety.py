@@ -273,3 +273,32 @@ def test_an_htmx_request_after_logout_in_another_tab_is_sent_to_login(
     response = first_tab.get("/hours", headers={"HX-Request": "true"})
     assert response.status_code == 401
     assert response.headers["HX-Redirect"].startswith("/login?next=")
+
+
+def test_showing_the_login_form_is_never_limited_but_failed_logins_still_are(
+    limited_app: Flask, members: tuple[Member, Member]
+) -> None:
+    """GET /login skips Flask-Limiter (its limits are all for POST): showing the form 40 times
+    a minute is fine, and the failed POSTs after it are limited as before."""
+    client = limited_app.test_client()
+    shown = [
+        client.get("/login", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code
+        for _ in range(40)
+    ]
+    assert shown == [200] * 40
+    codes = [
+        _post_login(client, f"1380000{i:04d}", "guess-guess", via="192.0.2.7").status_code
+        for i in range(31)
+    ]
+    assert codes[:30] == [422] * 30 and codes[30] == 429
+
+
+def test_only_the_limiters_own_wrappers_are_skipped(limited_app: Flask) -> None:
+    """The kiosk keypad's limiter sits under `device_required` (which copies the limiter's
+    marker): its route keeps the device check, and a GET without a device is still refused."""
+    from portal.kiosk.routes import pin
+
+    assert limited_app.view_functions["kiosk.pin"] is pin
+    assert limited_app.view_functions["auth.login"].__wrapped__ is not None  # type: ignore[attr-defined]
+    response = limited_app.test_client().get("/kiosk/pin")
+    assert response.status_code in (302, 303, 403)
