@@ -43,8 +43,22 @@ def _trusted_hosts() -> list[str] | None:
     return [h for h in hosts if h] or None
 
 
+def _engine_options(url: str) -> dict[str, Any]:
+    """PORTAL_PGBOUNCER=transaction: PostgreSQL is reached through PgBouncer in transaction
+    mode, where one client's transactions run on any server connection. psycopg prepares a
+    statement after its fifth run on a connection, and the next transaction then finds it
+    missing or already there (`DuplicatePreparedStatement`: seen with PgBouncer 1.18), so
+    statements are not prepared. The portal keeps no other session state (no session-level
+    SET, advisory lock, LISTEN or temporary table)."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("postgresql") and os.environ.get("PORTAL_PGBOUNCER") == "transaction":
+        options["connect_args"] = {"prepare_threshold": None}
+    return options
+
+
 def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
     production = os.environ.get("PORTAL_ENV") == "production"
+    url = _database_url(instance_dir)
     return {
         "TRUSTED_HOSTS": _trusted_hosts(),
         # How many reverse proxies in front append X-Forwarded-*; 0 trusts none of them.
@@ -57,8 +71,8 @@ def load_config(instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
         # while unknown browsers guessing at that account are limited.
         "DEVICE_COOKIE_SECURE": production,
         "SECRET_KEY": _secret_key(instance_dir),
-        "SQLALCHEMY_DATABASE_URI": _database_url(instance_dir),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(url),
         "PRODUCTION": production,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from portal.config import load_config
+from portal.extensions import db
+from tests.support import skip_or_fail
 
 
 @pytest.mark.parametrize("path", ["/", "/login", "/register", "/healthz"])
@@ -177,3 +181,33 @@ def test_each_member_sees_their_own_menu_whoever_came_first(world, login, client
         assert len(found) == 1, name  # the head, the menu and the footer carry the same token
         tokens[name] = found.pop()
     assert len(set(tokens.values())) == 3
+
+
+def test_pgbouncer_transaction_mode_turns_off_prepared_statements(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Through PgBouncer in transaction mode a prepared statement may be missing, or already
+    there, on the next transaction's server connection: psycopg must not prepare."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    assert "connect_args" not in load_config(tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]
+    monkeypatch.setenv("PORTAL_PGBOUNCER", "transaction")
+    options = load_config(tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"] == {"prepare_threshold": None}
+    assert options["pool_pre_ping"] is True
+    monkeypatch.delenv("DATABASE_URL")  # SQLite: no such driver argument
+    assert "connect_args" not in load_config(tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
+def test_pgbouncer_setting_reaches_the_driver(monkeypatch: pytest.MonkeyPatch, make_app) -> None:  # type: ignore[no-untyped-def]
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        skip_or_fail("needs PostgreSQL (DATABASE_URL)")
+    monkeypatch.setenv("PORTAL_PGBOUNCER", "transaction")
+    app = make_app({"TESTING": True})
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            assert raw.driver_connection.prepare_threshold is None
+        finally:
+            raw.close()
+        assert db.session.execute(text("SELECT 1")).scalar() == 1
