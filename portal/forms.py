@@ -13,6 +13,7 @@ from wtforms.validators import ValidationError
 from wtforms.widgets.core import html_params as _wtforms_html_params
 
 from portal import durations
+from portal.memo import Memo
 from portal.services import idempotency
 
 
@@ -117,8 +118,7 @@ def parse_local_datetime(raw: str | None) -> datetime:
 # its arguments anew for each field shown (~10 µs each, ~10 a form). The attributes of an
 # empty field are the same for every visitor: their text is kept per process. A field with
 # typed data (a value) is built as before, so nobody's input stays in memory.
-_PARAMS: dict[tuple[tuple[str, type, object], ...], str] = {}
-_MAX_PARAMS = 5_000
+_PARAMS: Memo[tuple[tuple[str, type, object], ...], str] = Memo(5_000)
 _PLAIN = (str, int, bool, type(None))
 
 
@@ -132,9 +132,7 @@ def _html_params(**kwargs: object) -> str:
     key = tuple((name, type(item), item) for name, item in sorted(kwargs.items()))
     text = _PARAMS.get(key)
     if text is None:
-        if len(_PARAMS) > _MAX_PARAMS:
-            _PARAMS.clear()
-        text = _PARAMS[key] = _wtforms_html_params(**kwargs)
+        text = _PARAMS.keep(key, _wtforms_html_params(**kwargs))
     return text
 
 

@@ -17,6 +17,7 @@ from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
 from portal.extensions import babel
+from portal.memo import Memo
 
 CATEGORY_LABELS = {
     "poverty_relief": _l("Poverty relief"),
@@ -344,9 +345,9 @@ def init_app(app: Flask) -> None:
 
 # (catalogue, message) → the translated text as Markup; and, for a message without
 # variables, already %-formatted (so "%%" reads "%", as newstyle gettext does).
-_MARKUP: dict[tuple[Any, str], Markup] = {}
-_FORMATTED: dict[tuple[Any, str], Markup] = {}
-_MAX_CACHED = 20_000  # messages are the templates' literals; a bound all the same
+# Messages are the templates' literals; a bound all the same.
+_MARKUP: Memo[tuple[Any, str], Markup] = Memo(20_000)
+_FORMATTED: Memo[tuple[Any, str], Markup] = Memo(20_000)
 
 
 @pass_eval_context
@@ -358,15 +359,11 @@ def template_gettext(eval_ctx: EvalContext, string: str, **variables: Any) -> st
     if not variables:
         done = _FORMATTED.get(key)
         if done is None:
-            if len(_FORMATTED) > _MAX_CACHED:
-                _FORMATTED.clear()
-            done = _FORMATTED[key] = Markup(translations.ugettext(string)) % {}
+            done = _FORMATTED.keep(key, Markup(translations.ugettext(string)) % {})
         return done
     markup = _MARKUP.get(key)
     if markup is None:
-        if len(_MARKUP) > _MAX_CACHED:
-            _MARKUP.clear()
-        markup = _MARKUP[key] = Markup(translations.ugettext(string))
+        markup = _MARKUP.keep(key, Markup(translations.ugettext(string)))
     return markup % variables
 
 
@@ -434,8 +431,7 @@ def gettext(string: str, **variables: Any) -> str:
 # grouping), and the landing page alone shows 66 figures, the same ones for minutes on end.
 # Floats too (the report charts' hour labels, rounded to one place: ~50 a page, each
 # 0.2-0.6 ms through Babel's Decimal rounding); the type keeps 1 and 1.0 apart.
-_DECIMALS: dict[tuple[Locale, type, float | int], str] = {}
-_MAX_DECIMALS = 20_000
+_DECIMALS: Memo[tuple[Locale, type, float | int], str] = Memo(20_000)
 
 
 def format_decimal(number: float | int) -> str:
@@ -450,15 +446,13 @@ def format_decimal(number: float | int) -> str:
     key = (locale, kind, number)
     text = _DECIMALS.get(key)
     if text is None:
-        if len(_DECIMALS) > _MAX_DECIMALS:
-            _DECIMALS.clear()
-        text = _DECIMALS[key] = numbers.format_decimal(number, locale=locale)
+        text = _DECIMALS.keep(key, numbers.format_decimal(number, locale=locale))
     return text
 
 
 # (locale, unit, amount) → the words: Babel's format_timedelta parses the locale and walks its
 # patterns (~40 µs) for each row of a queue, which says "7 minutes" or "3 days" many times.
-_TIMEDELTAS: dict[tuple[Locale, str, int], str] = {}
+_TIMEDELTAS: Memo[tuple[Locale, str, int], str] = Memo(20_000)
 
 
 def format_timedelta(
@@ -490,9 +484,10 @@ def format_timedelta(
     key = (locale, unit, int(round(value)))
     text = _TIMEDELTAS.get(key)
     if text is None:
-        if len(_TIMEDELTAS) > _MAX_DECIMALS:
-            _TIMEDELTAS.clear()
-        text = _TIMEDELTAS[key] = dates.format_timedelta(
-            datetime_or_timedelta, granularity, threshold=threshold, locale=locale
+        text = _TIMEDELTAS.keep(
+            key,
+            dates.format_timedelta(
+                datetime_or_timedelta, granularity, threshold=threshold, locale=locale
+            ),
         )
     return text

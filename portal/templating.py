@@ -16,12 +16,12 @@ from markupsafe import Markup
 from portal import i18n
 from portal.i18n import format_decimal, gettext
 from portal.inputs import MAX_ID
+from portal.memo import Memo
 from portal.services import idempotency
 
 # (locale and catalogue, minutes, signed) → the words: the same few durations fill every
 # list, and each cost a gettext and a Babel number format (~40 µs) per cell.
-_DURATIONS: dict[tuple[Any, int, bool], str] = {}
-_MAX_DURATIONS = 20_000
+_DURATIONS: Memo[tuple[Any, int, bool], str] = Memo(20_000)
 
 
 def duration(minutes: int | None, signed: bool = False) -> str:
@@ -33,9 +33,7 @@ def duration(minutes: int | None, signed: bool = False) -> str:
     key = (i18n.current(), minutes, signed)
     text = _DURATIONS.get(key)
     if text is None:
-        if len(_DURATIONS) > _MAX_DURATIONS:
-            _DURATIONS.clear()
-        text = _DURATIONS[key] = _duration(minutes, signed)
+        text = _DURATIONS.keep(key, _duration(minutes, signed))
     return text
 
 
@@ -53,7 +51,7 @@ def _duration(minutes: int, signed: bool) -> str:
 
 # Like _DURATIONS, the cells' markup: a city's report has ~850 cells of few distinct values,
 # and splitting and escaping each cost more than the query behind it.
-_CELLS: dict[tuple[Any, int, bool], Markup] = {}
+_CELLS: Memo[tuple[Any, int, bool], Markup] = Memo(20_000)
 _SPACE_BEFORE_DIGIT = re.compile(r" (?=\d)")
 
 
@@ -67,9 +65,7 @@ def duration_cells(minutes: int | None, signed: bool = False) -> Markup:
         parts = _SPACE_BEFORE_DIGIT.split(duration(minutes, signed))
         cell = Markup(" ").join(Markup('<span class="nowrap">%s</span>') % part for part in parts)
         if key[0] is not None:
-            if len(_CELLS) > _MAX_DURATIONS:
-                _CELLS.clear()
-            _CELLS[key] = cell
+            _CELLS.keep(key, cell)
     return cell
 
 
@@ -197,8 +193,7 @@ _ROW_MARKER = str(MAX_ID)
 # (script root, endpoint, key, other values) → the row URL's text before and after the id:
 # a row block rendered on its own (an htmx fragment) asks for its URLs once per row, so the
 # routing-map build is kept per process, not only per list.
-_ROW_URLS: dict[tuple[Any, ...], tuple[str, str]] = {}
-_MAX_ROW_URLS = 5_000
+_ROW_URLS: Memo[tuple[Any, ...], tuple[str, str]] = Memo(5_000)
 
 
 def row_url(endpoint: str, key: str, **values: Any) -> Callable[[int], str]:
@@ -220,16 +215,13 @@ def row_url(endpoint: str, key: str, **values: Any) -> Callable[[int], str]:
             return lambda row_id: url_for(endpoint, **{key: row_id}, **values)
         parts = (head, tail)
         if cache_key is not None:
-            if len(_ROW_URLS) > _MAX_ROW_URLS:
-                _ROW_URLS.clear()
-            _ROW_URLS[cache_key] = parts
+            _ROW_URLS.keep(cache_key, parts)
     head, tail = parts
     return lambda row_id: f"{head}{int(row_id)}{tail}"
 
 
 # (script root, locale, the fragment's name and what it depends on) → its text.
-_FRAGMENTS: dict[tuple[Any, ...], Markup] = {}
-_MAX_FRAGMENTS = 2_000
+_FRAGMENTS: Memo[tuple[Any, ...], Markup] = Memo(2_000)
 
 
 def fragment(*key: Any, caller: Callable[[], str]) -> Markup:
@@ -243,9 +235,7 @@ def fragment(*key: Any, caller: Callable[[], str]) -> Markup:
     full_key = (request.script_root, str(i18n.current()[0]), *key)
     text = _FRAGMENTS.get(full_key)
     if text is None:
-        if len(_FRAGMENTS) > _MAX_FRAGMENTS:
-            _FRAGMENTS.clear()
-        text = _FRAGMENTS[full_key] = Markup(caller())
+        text = _FRAGMENTS.keep(full_key, Markup(caller()))
     return text
 
 

@@ -75,3 +75,15 @@ def test_waiting_times_read_as_babel_words_them(app) -> None:  # type: ignore[no
                             expected = babel_format(delta, locale=get_locale())
                             assert format_timedelta(delta) == expected, (language, delta)
         assert app.jinja_env.filters["timedeltaformat"] is format_timedelta
+
+
+def test_a_memo_of_shared_texts_never_outgrows_its_bound() -> None:
+    """The per-process memos (translations, durations, row URLs, fragments) may see any
+    number of keys over a worker's life; they forget and start again instead of growing."""
+    from portal.memo import Memo
+
+    memo: Memo[int, str] = Memo(3)
+    for n in range(10):
+        assert memo.keep(n, str(n)) == str(n)
+        assert len(memo) <= 3 and memo.get(n) == str(n)
+    assert memo.get(0) is None
