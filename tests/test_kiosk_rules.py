@@ -133,6 +133,28 @@ def test_an_evening_activity_is_checked_out_after_midnight(
     assert log.minutes == 120  # 22:00 to the scheduled end at midnight
 
 
+def test_an_activity_that_began_before_midnight_takes_check_ins_after_it(
+    world: World, app: Flask, app_ctx: Flask, set_clock
+) -> None:  # type: ignore[no-untyped-def]
+    """A night watch 23:30–01:30: a volunteer who arrives at 00:10 finds it on the screen
+    and checks in (the screen used to list only activities starting that day)."""
+    client = _kiosk(world, app)
+    activity = _activity(world, _at(23, 30))  # 23:30–01:30
+    db.session.commit()
+    set_clock(_at(23, 30) + timedelta(minutes=40))  # 00:10 the next day
+    html = _scan(client, world.volunteer)
+    assert "义诊" in html
+    done = client.post(
+        "/kiosk/in", data={"who": _hidden(html, "who"), "key": "in", "activity": str(activity.id)}
+    )
+    assert done.status_code == 200
+    visit = db.session.scalars(select(CheckIn)).one()
+    assert visit.activity_id == activity.id and visit.checked_out_at is None
+
+    set_clock(_at(23, 30) + timedelta(hours=2, minutes=5))  # 01:35: it has ended
+    assert "义诊" not in _scan(client, world.volunteer2)  # (in the team, not checked in)
+
+
 def test_a_check_out_before_the_end_says_nothing_about_the_end(
     world: World, app: Flask, app_ctx: Flask, set_clock
 ) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Activity, CheckIn, HourLog, KioskDevice, Member, Service, Team
+from portal.models.hours import MAX_LOG_MINUTES
 from portal.services import audit, cards, ledger, teams
 from portal.services import hours as hour_service
 from portal.services.errors import DomainError
@@ -101,11 +102,11 @@ def open_check_ins(member: Member) -> list[CheckIn]:
 
 
 def choices_here(member: Member, place: str, now: datetime) -> tuple[list[Choice], list[CheckIn]]:
-    """Today's activities of the member's teams at this place (from an hour before the
-    start to the end) and any activity here the member is still checked in to, each with
-    the member's open check-in if any; and the member's open walk-ins here."""
+    """The activities of the member's teams at this place that are on now (from an hour
+    before the start to the end, also across midnight) and any activity here the member is
+    still checked in to, each with the member's open check-in if any; and the member's open
+    walk-ins here."""
     team_ids = [t.id for t in teams.active_teams_of(member)]
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     found = (
         list(
             db.session.scalars(
@@ -114,8 +115,10 @@ def choices_here(member: Member, place: str, now: datetime) -> tuple[list[Choice
                     Activity.team_id.in_(team_ids),
                     Activity.place == place,
                     Activity.cancelled.is_(False),
-                    Activity.starts_at >= day_start,
-                    Activity.starts_at < day_start + timedelta(days=1),
+                    # (team_id, starts_at) index: an activity lasts at most a log's length.
+                    Activity.starts_at > now - timedelta(minutes=MAX_LOG_MINUTES),
+                    Activity.starts_at <= now + OPENS_BEFORE,
+                    Activity.ends_at >= now,
                 )
                 .order_by(Activity.starts_at)
             )
@@ -125,8 +128,8 @@ def choices_here(member: Member, place: str, now: datetime) -> tuple[list[Choice
     )
     open_ones = open_check_ins(member)
     by_activity = {c.activity_id: c for c in open_ones if c.activity_id is not None}
-    # An evening activity the member is still checked in to, met after midnight: it is no
-    # longer "today's", but its check-out must be offered.
+    # An activity the member is still checked in to after its end (a check-out forgotten,
+    # or one after midnight): it is no longer on, but its check-out must be offered.
     overnight = set(by_activity) - {a.id for a in found}
     if overnight:
         found += db.session.scalars(
