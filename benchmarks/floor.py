@@ -56,7 +56,9 @@ def _connect() -> Any:
         import psycopg
 
         url = DATABASE.replace("postgresql+psycopg://", "postgresql://")
-        return psycopg.connect(url, autocommit=True)
+        # Through PgBouncer in transaction mode, as the portal (portal/config.py): unprepared.
+        bouncer = os.environ.get("PORTAL_PGBOUNCER") == "transaction"
+        return psycopg.connect(url, autocommit=True, prepare_threshold=None if bouncer else 5)
     return sqlite3.connect(DATABASE, check_same_thread=False)
 
 
