@@ -173,6 +173,9 @@ def pending_ids(app, coordinator_id: int, n: int) -> list[int]:  # type: ignore[
                     HourLog.team_id.in_(teams),
                     HourLog.status == "pending",
                     HourLog.member_id != coordinator_id,
+                    # The demo volunteer's 10,000 seeded entries bring him to the community's
+                    # storage cap: approving his own pending demo logs is refused (rightly).
+                    HourLog.member_id.not_in(select(Member.id).where(Member.phone == VOLUNTEER)),
                 )
                 .order_by(HourLog.id)
                 .limit(n)
