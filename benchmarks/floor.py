@@ -66,6 +66,9 @@ def _create() -> None:
     conn = _connect()
     try:
         if POSTGRES:
+            # Each gunicorn worker imports this module: on a new database two of them would
+            # race to create the schema (IF NOT EXISTS does not stop the unique violation).
+            conn.execute("SELECT pg_advisory_lock(7214)")
             conn.execute("CREATE SCHEMA IF NOT EXISTS floor")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id integer PRIMARY KEY, message text)")
         if not conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]:
@@ -79,7 +82,7 @@ def _create() -> None:
         if not POSTGRES:
             conn.commit()
     finally:
-        conn.close()
+        conn.close()  # (the advisory lock goes with the session)
 
 
 def connection() -> Any:
