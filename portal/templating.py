@@ -161,6 +161,12 @@ def _labels() -> dict[str, dict[str, str]]:
     return tables
 
 
+def labels(table: str) -> dict[str, str]:
+    """One label table (by its template name, e.g. "entry_kind_labels") in this request's
+    language, for code that builds a page's texts before rendering."""
+    return _labels()[table]
+
+
 def csrf_token() -> str:
     """Flask-WTF's `csrf_token()` for templates: the same token (Flask-WTF keeps one per
     request), found once: a roster or queue renders it in every row's forms, and each call

@@ -31,10 +31,11 @@ from portal.i18n import ENTRY_KIND_LABELS
 from portal.inputs import query_id
 from portal.me.forms import DonateExcessForm, SharePhoneForm
 from portal.me.passbook import passbook_view
+from portal.me.statement_rows import statement_rows
 from portal.services import family, members, stars, statement, teams
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
-from portal.templating import TopBar
+from portal.templating import TopBar, labels
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -98,7 +99,7 @@ def statement_page() -> str:
     return render(
         "me/statement.html",
         "rows",
-        lines=lines,
+        rows=statement_rows(lines, labels("entry_kind_labels"), str(get_locale() or "zh_CN")),
         next_cursor=next_cursor,
         first_page=_cursor() is None,
     )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Integer, bindparam, or_, select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
@@ -76,9 +76,12 @@ class StatementLine:
         return kind_label
 
 
-# One alias for the whole process: `aliased(Member)` made per call cost ~4 ms a page (SQLAlchemy
-# builds proxies for all of Member's columns the first time an alias's column is used).
+# One alias each for the whole process: `aliased(Member)` made per call cost ~4 ms a page
+# (SQLAlchemy builds proxies for all of Member's columns the first time an alias's column is
+# used).
 _BENEFICIARY = aliased(Member, name="beneficiary")
+_CREDITED = aliased(HourLog, name="credited_log")
+_REVERSED = aliased(HourLog, name="reversed_log")
 
 
 def _request_id(memo: str) -> int | None:
@@ -87,46 +90,10 @@ def _request_id(memo: str) -> int | None:
 
 
 def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: ignore[no-untyped-def]
-    """Statement lines for posting rows, with what each was for: three batched lookups a
-    page (the service logs, the requests, the other side of gifts), never one per line."""
+    """Statement lines for `_LINES` rows (which carry the hour log each credits or corrects),
+    with what each was for: two batched lookups a page at most (the requests, the other side
+    of gifts), only when the page has such lines, never one per line."""
     rows = list(rows)
-    credit_ids = [row.entry_id for row in rows if row.kind in ("hours", "redeem_settle")]
-    reversal_ids = [row.entry_id for row in rows if row.kind == "reversal"]
-    logs: dict[int, tuple] = {}
-    if credit_ids or reversal_ids:
-        beneficiary = _BENEFICIARY
-        for (
-            log_id,
-            status,
-            entry_id,
-            reversal_id,
-            name,
-            name_en,
-            service_date,
-            served,
-        ) in db.session.execute(
-            select(
-                HourLog.id,
-                HourLog.status,
-                HourLog.entry_id,
-                HourLog.reversal_entry_id,
-                Service.name,
-                Service.name_en,
-                HourLog.service_date,
-                beneficiary.name,
-            )
-            .join(Service, Service.id == HourLog.service_id)
-            .outerjoin(beneficiary, beneficiary.id == HourLog.beneficiary_id)
-            .where(
-                or_(HourLog.entry_id.in_(credit_ids), HourLog.reversal_entry_id.in_(reversal_ids))
-            )
-        ):
-            # A reversal line names its log; a service line also its service and date.
-            if reversal_id in reversal_ids:
-                logs[reversal_id] = (log_id, status, None, None, None, None)
-            if entry_id in credit_ids:
-                logs[entry_id] = (log_id, status, name, name_en, service_date, served)
-
     request_ids = {_request_id(row.memo) for row in rows if row.kind.startswith("redeem_")} - {None}
     requests: dict[int, tuple] = {}
     if request_ids:
@@ -150,9 +117,16 @@ def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: 
 
     lines = []
     for row in rows:
-        log_id, status, name, name_en, service_date, served = logs.get(
-            row.entry_id, (None, None, None, None, None, None)
-        )
+        # A service line names its log, service, date and the person served; a reversal
+        # line only the log it corrects.
+        if row.kind in ("hours", "redeem_settle") and row.log_id is not None:
+            log_id, status, name, name_en = row.log_id, row.log_status, row.name, row.name_en
+            service_date, served = row.service_date, row.served
+        elif row.kind == "reversal" and row.reversed_log_id is not None:
+            log_id, status = row.reversed_log_id, row.reversed_log_status
+            name = name_en = service_date = served = None
+        else:
+            log_id = status = name = name_en = service_date = served = None
         requester_id, request_name, request_name_en = requests.get(
             _request_id(row.memo) or 0, (None, None, None)
         )
@@ -178,7 +152,10 @@ def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: 
 
 
 # A member's lines, newest first: built once per process, with the member as a bound
-# parameter and their account found by subquery (no account: no lines).
+# parameter and their account found by subquery (no account: no lines). Each line comes with
+# the hour log its entry credits and the one it reverses (both unique keys of hour_logs, so
+# outer joins add no rows), with that log's service and the person served: the lookup of a
+# page's logs was a second statement.
 _ACCOUNT_OF = (
     select(Account.id)
     .where(Account.member_id == bindparam("statement_member_id", type_=Integer))
@@ -194,9 +171,21 @@ _LINES = (
         JournalEntry.kind,
         JournalEntry.memo,
         Member.name.label("actor_name"),
+        _CREDITED.id.label("log_id"),
+        _CREDITED.status.label("log_status"),
+        Service.name,
+        Service.name_en,
+        _CREDITED.service_date,
+        _BENEFICIARY.name.label("served"),
+        _REVERSED.id.label("reversed_log_id"),
+        _REVERSED.status.label("reversed_log_status"),
     )
     .join(JournalEntry, JournalEntry.id == Posting.entry_id)
     .outerjoin(Member, Member.id == JournalEntry.actor_id)
+    .outerjoin(_CREDITED, _CREDITED.entry_id == Posting.entry_id)
+    .outerjoin(Service, Service.id == _CREDITED.service_id)
+    .outerjoin(_BENEFICIARY, _BENEFICIARY.id == _CREDITED.beneficiary_id)
+    .outerjoin(_REVERSED, _REVERSED.reversal_entry_id == Posting.entry_id)
     .where(Posting.account_id == _ACCOUNT_OF)
     .order_by(Posting.id.desc())
 )
