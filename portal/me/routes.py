@@ -49,7 +49,8 @@ def _cursor() -> int | None:
 def dashboard() -> str:
     me = current_member()
     lines, _next = statement.page(me, before=None, size=5)
-    relative_ids = [r.id for r in family.relatives(me)]
+    # Ids only: `family.relatives` loads each relative, one statement each.
+    relative_ids = list(family.relative_ids({me.id}))
     # Each person's first screen leads with what they do most: a coordinator's queue, a
     # volunteer's logging and tasks, a resident's call for help and what to confirm.
     # The figures, the role and the top bar's in one statement (eight lookups used to be

@@ -852,7 +852,7 @@ def is_closed(request: ServiceRequest) -> bool:
 
 
 def mine(member: Member, *, size: int = 50) -> list[ServiceRequest]:
-    ids = [member.id, *(r.id for r in family.relatives(member))]
+    ids = [member.id, *family.relative_ids({member.id})]
     return list(
         db.session.scalars(
             select(ServiceRequest)

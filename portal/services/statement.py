@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Integer, bindparam, select
+from sqlalchemy import Integer, bindparam, case, select
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
@@ -91,8 +91,8 @@ def _request_id(memo: str) -> int | None:
 
 def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: ignore[no-untyped-def]
     """Statement lines for `_LINES` rows (which carry the hour log each credits or corrects),
-    with what each was for: two batched lookups a page at most (the requests, the other side
-    of gifts), only when the page has such lines, never one per line."""
+    with what each was for: one batched lookup a page at most (the requests), only when the
+    page has such lines, never one per line."""
     rows = list(rows)
     request_ids = {_request_id(row.memo) for row in rows if row.kind.startswith("redeem_")} - {None}
     requests: dict[int, tuple] = {}
@@ -103,17 +103,6 @@ def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: 
             .where(ServiceRequest.id.in_(request_ids))
         ):
             requests[request_id] = (requester_id, name, name_en)
-
-    gift_ids = [row.entry_id for row in rows if row.kind == "gift"]
-    others: dict[int, str] = {}
-    if gift_ids:
-        for entry_id, name in db.session.execute(
-            select(Posting.entry_id, Member.name)
-            .join(Account, Account.id == Posting.account_id)
-            .join(Member, Member.id == Account.member_id)
-            .where(Posting.entry_id.in_(gift_ids), Account.member_id != member_id)
-        ):
-            others[entry_id] = name
 
     lines = []
     for row in rows:
@@ -144,7 +133,7 @@ def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: 
                 actor_name=row.actor_name,
                 log_id=log_id,
                 log_status=status,
-                other_name=served or others.get(row.entry_id),
+                other_name=served or row.gift_other,
                 requester_side=requester_id is not None and requester_id == member_id,
             )
         )
@@ -156,10 +145,26 @@ def _lines(rows, member_id: int | None = None) -> list[StatementLine]:  # type: 
 # the hour log its entry credits and the one it reverses (both unique keys of hour_logs, so
 # outer joins add no rows), with that log's service and the person served: the lookup of a
 # page's logs was a second statement.
-_ACCOUNT_OF = (
-    select(Account.id)
-    .where(Account.member_id == bindparam("statement_member_id", type_=Integer))
-    .scalar_subquery()
+_MEMBER_ID = bindparam("statement_member_id", type_=Integer)
+_ACCOUNT_OF = select(Account.id).where(Account.member_id == _MEMBER_ID).scalar_subquery()
+# A gift's other side: the member of the entry's other posting (a gift is a transfer, two
+# postings), looked up only on gift lines (it was a third statement on a page with gifts).
+_OTHER_POSTING = aliased(Posting, name="other_posting")
+_OTHER_ACCOUNT = aliased(Account, name="other_account")
+_OTHER_MEMBER = aliased(Member, name="other_member")
+_GIFT_OTHER = case(
+    (
+        JournalEntry.kind == "gift",
+        select(_OTHER_MEMBER.name)
+        .select_from(_OTHER_POSTING)
+        .join(_OTHER_ACCOUNT, _OTHER_ACCOUNT.id == _OTHER_POSTING.account_id)
+        .join(_OTHER_MEMBER, _OTHER_MEMBER.id == _OTHER_ACCOUNT.member_id)
+        .where(_OTHER_POSTING.entry_id == Posting.entry_id, _OTHER_ACCOUNT.member_id != _MEMBER_ID)
+        .limit(1)
+        .correlate(Posting)
+        .scalar_subquery(),
+    ),
+    else_=None,
 )
 _LINES = (
     select(
@@ -179,6 +184,7 @@ _LINES = (
         _BENEFICIARY.name.label("served"),
         _REVERSED.id.label("reversed_log_id"),
         _REVERSED.status.label("reversed_log_status"),
+        _GIFT_OTHER.label("gift_other"),
     )
     .join(JournalEntry, JournalEntry.id == Posting.entry_id)
     .outerjoin(Member, Member.id == JournalEntry.actor_id)
