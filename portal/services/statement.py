@@ -14,7 +14,7 @@ from portal.i18n import gettext as _
 from portal.models import Account, HourLog, JournalEntry, Member, Posting, Service, ServiceRequest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatementLine:
     posting_id: int
     created_at: datetime
