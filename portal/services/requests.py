@@ -877,7 +877,7 @@ def is_closed(request: ServiceRequest) -> bool:
 
 
 def mine(member: Member, *, size: int = 50) -> list[ServiceRequest]:
-    ids = [member.id, *family.relative_ids({member.id})]
+    ids = [member.id, *family.relative_ids_of(member.id)]
     return list(
         db.session.scalars(
             select(ServiceRequest)

@@ -196,15 +196,20 @@ _LINES = (
     .order_by(Posting.id.desc())
 )
 _LINES_BEFORE = _LINES.where(Posting.id < bindparam("statement_before", type_=Integer))
+# The page size bound too: `.limit(n)` per call made a new statement whose cache key SQLAlchemy
+# computed again each time (~0.15 ms for this one, more than running it on a short account).
+_SIZE = bindparam("statement_size", type_=Integer)
+_PAGE = _LINES.limit(_SIZE)
+_PAGE_BEFORE = _LINES_BEFORE.limit(_SIZE)
 
 
 def page(
     member: Member, *, before: int | None, size: int
 ) -> tuple[list[StatementLine], int | None]:
     """One page of lines older than posting `before`, and the cursor of the next page."""
-    stmt = _LINES if before is None else _LINES_BEFORE
     rows = db.session.execute(
-        stmt.limit(size + 1), {"statement_member_id": member.id, "statement_before": before}
+        _PAGE if before is None else _PAGE_BEFORE,
+        {"statement_member_id": member.id, "statement_before": before, "statement_size": size + 1},
     ).all()
     lines = _lines(rows[:size], member.id)
     next_cursor = lines[-1].posting_id if len(rows) > size else None
