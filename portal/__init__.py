@@ -47,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         compression,
         db_setup,
         errors,
+        forms,
         htmx,
         i18n,
         inputs,
@@ -72,6 +73,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth_session.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)
+    forms.init_app(app)
     htmx.init_app(app)
     security.init_app(app)
     # Before the blueprints: their `<int:…>` routes use the bounded id converter.

@@ -157,6 +157,12 @@ def _labels() -> dict[str, dict[str, str]]:
     return tables
 
 
+def labels(table: str) -> dict[str, str]:
+    """One label table (by its template name, e.g. "entry_kind_labels") in this request's
+    language, for code that builds a page's texts before rendering."""
+    return _labels()[table]
+
+
 def csrf_token() -> str:
     """Flask-WTF's `csrf_token()` for templates: the same token (Flask-WTF keeps one per
     request), found once: a roster or queue renders it in every row's forms, and each call
@@ -246,9 +252,6 @@ def translated(labels: Mapping[str, Any]) -> dict[str, str]:
 
 
 def init_app(app: Flask) -> None:
-    from portal.forms import cache_html_params
-
-    cache_html_params()
     app.jinja_env.globals["url_for"] = template_url_for
     app.jinja_env.globals["row_url"] = row_url
     app.jinja_env.globals["fragment"] = fragment

@@ -7,7 +7,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from portal.actions import one_button, submit_once
@@ -15,6 +14,7 @@ from portal.auth_session import current_member
 from portal.clock import today_local
 from portal.extensions import db
 from portal.forms import EmptyForm, choices
+from portal.hours import rows
 from portal.hours.forms import CorrectionForm, HourLogForm
 from portal.htmx import is_htmx, render
 from portal.inputs import query_id
@@ -57,17 +57,8 @@ def _beneficiary_id(form: HourLogForm) -> int | None:
 @login_required
 def index() -> str:
     before = query_id("before")
-    # Each row names its service and team: joined here, not lazy-loaded per row (a volunteer
-    # of several services and teams paid one statement for each).
-    stmt = (
-        select(HourLog)
-        .options(joinedload(HourLog.service), joinedload(HourLog.team))
-        .where(HourLog.member_id == current_user.id)
-    )
-    if before is not None:
-        stmt = stmt.where(HourLog.id < before)
     size = current_app.config["PAGE_SIZE"]
-    logs = list(db.session.scalars(stmt.order_by(HourLog.id.desc()).limit(size + 1)))
+    logs = rows.page(current_user.id, before, size + 1, str(get_locale()))
     next_cursor = logs[size - 1].id if len(logs) > size else None
     return render(
         "hours/index.html",

@@ -41,6 +41,7 @@ from portal.htmx import is_htmx, render
 from portal.kiosk.forms import CardForm, CheckInForm, CheckOutForm, CorrectForm, KeypadForm
 from portal.models import CheckIn, KioskDevice, Member
 from portal.services import devices, kiosk, presence
+from portal.services import teams as team_service
 from portal.services.errors import DomainError
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
@@ -185,8 +186,10 @@ def _member_screen(member: Member, message: str | None = None, status: int = 200
                 (m, due.checked_out_at - timedelta(minutes=m)) for m in presence.EARLIER_CHOICES
             ],
         )
-    choices, walk_ins = kiosk.choices_here(member, device.place, clock.now_local())
-    teams, services = kiosk.walk_in_options(member)
+    # The member's teams, read once for both (they were read twice).
+    member_teams = team_service.active_teams_of(member)
+    choices, walk_ins = kiosk.choices_here(member, device.place, clock.now_local(), member_teams)
+    teams, services = kiosk.walk_in_options(member, member_teams)
     walk_form = CheckInForm(formdata=None, who=who, key=uuid.uuid4().hex)
     walk_form.team.choices = [(t.id, t.name) for t in teams]
     walk_form.service.choices = [(s.id, s.display_name(_locale())) for s in services]

@@ -31,10 +31,11 @@ from portal.i18n import ENTRY_KIND_LABELS
 from portal.inputs import query_id
 from portal.me.forms import DonateExcessForm, SharePhoneForm
 from portal.me.passbook import passbook_view
+from portal.me.statement_rows import statement_rows
 from portal.services import family, members, stars, statement, teams
 from portal.services import hours as hour_service
 from portal.services import requests as request_service
-from portal.templating import TopBar
+from portal.templating import TopBar, labels
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -48,7 +49,8 @@ def _cursor() -> int | None:
 def dashboard() -> str:
     me = current_member()
     lines, _next = statement.page(me, before=None, size=5)
-    relative_ids = [r.id for r in family.relatives(me)]
+    # Ids only: `family.relatives` loads each relative, one statement each.
+    relative_ids = family.relative_ids_of(me.id)
     # Each person's first screen leads with what they do most: a coordinator's queue, a
     # volunteer's logging and tasks, a resident's call for help and what to confirm.
     # The figures, the role and the top bar's in one statement (eight lookups used to be
@@ -98,7 +100,7 @@ def statement_page() -> str:
     return render(
         "me/statement.html",
         "rows",
-        lines=lines,
+        rows=statement_rows(lines, labels("entry_kind_labels"), str(get_locale() or "zh_CN")),
         next_cursor=next_cursor,
         first_page=_cursor() is None,
     )

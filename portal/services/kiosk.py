@@ -101,12 +101,17 @@ def open_check_ins(member: Member) -> list[CheckIn]:
     )
 
 
-def choices_here(member: Member, place: str, now: datetime) -> tuple[list[Choice], list[CheckIn]]:
+def choices_here(
+    member: Member, place: str, now: datetime, member_teams: list[Team] | None = None
+) -> tuple[list[Choice], list[CheckIn]]:
     """The activities of the member's teams at this place that are on now (from an hour
     before the start to the end, also across midnight) and any activity here the member is
     still checked in to, each with the member's open check-in if any; and the member's open
-    walk-ins here."""
-    team_ids = [t.id for t in teams.active_teams_of(member)]
+    walk-ins here. `member_teams`: `teams.active_teams_of(member)` when the caller has read
+    them already."""
+    if member_teams is None:
+        member_teams = teams.active_teams_of(member)
+    team_ids = [t.id for t in member_teams]
     found = (
         list(
             db.session.scalars(
@@ -145,8 +150,13 @@ def choices_here(member: Member, place: str, now: datetime) -> tuple[list[Choice
     return result, walk_ins
 
 
-def walk_in_options(member: Member) -> tuple[list[Team], list[Service]]:
-    member_teams = teams.active_teams_of(member)
+def walk_in_options(
+    member: Member, member_teams: list[Team] | None = None
+) -> tuple[list[Team], list[Service]]:
+    """The member's teams (`member_teams` when read already) and the services they may
+    check in for."""
+    if member_teams is None:
+        member_teams = teams.active_teams_of(member)
     services = list(
         db.session.scalars(
             select(Service)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BindParameter, Select, and_, false, func, or_, select
+from sqlalchemy.orm import aliased
 
 from portal.clock import now_local, today_local, utc_now
 from portal.extensions import db
@@ -777,20 +778,44 @@ def board(
     return list(db.session.scalars(stmt))
 
 
+# The viewer's home grid, for the board's subquery of its family.
+_HOME_GRID = aliased(Grid, name="home_grid")
+
+
 def _reaches(viewer: Member, worker_ids: set[int] | None = None):  # type: ignore[no-untyped-def]
-    """`visible_to` as a WHERE clause, for the board."""
+    """`visible_to` as a WHERE clause, for the board. The home grid's family (`family_ids`:
+    the top grid and its micro-grids) and the viewer's active teams are subqueries of the
+    board's statement: they were three statements before it (the grid, its family, the
+    teams). Only ever OR-ed and AND-ed, never negated, so an empty subquery (NULL for a
+    request without a grid or team) filters as the `false()` of an empty list did."""
     now = utc_now()
-    home = db.session.get(Grid, viewer.grid_id) if viewer.grid_id else None
-    home_ids = grids.family_ids(home) if home else []
-    in_grid = ServiceRequest.grid_id.in_(home_ids) if home_ids else false()
+    if viewer.grid_id:
+        top = (
+            select(func.coalesce(_HOME_GRID.parent_id, _HOME_GRID.id))
+            .where(_HOME_GRID.id == viewer.grid_id)
+            .scalar_subquery()
+        )
+        in_grid = ServiceRequest.grid_id.in_(
+            select(Grid.id).where(or_(Grid.id == top, Grid.parent_id == top))
+        )
+    else:
+        in_grid = false()
     party_ok = or_(ServiceRequest.party_until.is_(None), ServiceRequest.party_until <= now)
     if viewer.party_member:
         party_ok = or_(party_ok, in_grid)
-    team_ids = [t.id for t in teams.active_teams_of(viewer)]
+    team_ids = (
+        select(TeamMembership.team_id)
+        .join(Team, Team.id == TeamMembership.team_id)
+        .where(
+            TeamMembership.member_id == viewer.id,
+            TeamMembership.status == "active",
+            Team.archived.is_(False),
+        )
+    )
     reach = or_(
         ServiceRequest.open_to_community.is_(True),
         in_grid,
-        ServiceRequest.routed_team_id.in_(team_ids) if team_ids else false(),
+        ServiceRequest.routed_team_id.in_(team_ids),
     )
     clauses = [ServiceRequest.grid_id.is_(None), and_(party_ok, reach)]
     if worker_ids is None:
@@ -852,7 +877,7 @@ def is_closed(request: ServiceRequest) -> bool:
 
 
 def mine(member: Member, *, size: int = 50) -> list[ServiceRequest]:
-    ids = [member.id, *(r.id for r in family.relatives(member))]
+    ids = [member.id, *family.relative_ids_of(member.id)]
     return list(
         db.session.scalars(
             select(ServiceRequest)
