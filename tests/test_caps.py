@@ -109,9 +109,14 @@ def _race(database_url: str, jobs: list[Callable[[], object]]) -> list[object]:
     """Run each job in its own thread, app and session, released together."""
     barrier = threading.Barrier(len(jobs))
     results: list[object] = [None] * len(jobs)
+    # The apps are made here, one after the other: CPython 3.11.7's `ast.parse`, which
+    # Werkzeug's routing calls for every rule, is not safe in threads at once
+    # ("SystemError: AST constructor recursion depth mismatch": seen in CI, and the race
+    # then never ran).
+    apps = [create_app(_test_config(database_url)) for _ in jobs]
 
     def run(index: int) -> None:
-        app = create_app(_test_config(database_url))
+        app = apps[index]
         with app.app_context():
             barrier.wait(timeout=30)
             try:
