@@ -50,7 +50,7 @@ def dashboard() -> str:
     me = current_member()
     lines, _next = statement.page(me, before=None, size=5)
     # Ids only: `family.relatives` loads each relative, one statement each.
-    relative_ids = family.relative_ids_of(me.id)
+    relative_ids = family.relative_ids({me.id})
     # Each person's first screen leads with what they do most: a coordinator's queue, a
     # volunteer's logging and tasks, a resident's call for help and what to confirm.
     # The figures, the role and the top bar's in one statement (eight lookups used to be

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from portal.clock import today_local
 from portal.extensions import db
@@ -44,39 +45,26 @@ def relatives(member: Member) -> list[Member]:
     return [link.relative if link.proposer_id == member.id else link.proposer for link in links]
 
 
-# One member's accepted links, built once per process (the member a bound parameter): the
-# dashboard and "my requests" ask on every view.
-_MEMBER = bindparam("family_member_id", type_=Integer)
+# Accepted links of some members, built once per process (the ids an expanding bound
+# parameter): the dashboard, "my requests", the queue and the dispatch list ask on every view.
+_MEMBER_IDS = bindparam("family_member_ids", expanding=True)
 _LINKS_OF = select(FamilyLink.proposer_id, FamilyLink.relative_id).where(
-    or_(FamilyLink.proposer_id == _MEMBER, FamilyLink.relative_id == _MEMBER),
+    or_(FamilyLink.proposer_id.in_(_MEMBER_IDS), FamilyLink.relative_id.in_(_MEMBER_IDS)),
     FamilyLink.status == "accepted",
 )
 
 
-def relative_ids_of(member_id: int) -> list[int]:
-    """Ids of the members with an accepted link to `member_id`, in one statement (as
-    `relatives`, which loads each relative: a statement each)."""
-    return [
-        relative_id if proposer_id == member_id else proposer_id
-        for proposer_id, relative_id in db.session.execute(
-            _LINKS_OF, {"family_member_id": member_id}
-        )
-    ]
-
-
-def relative_ids(member_ids: set[int]) -> set[int]:
-    """Ids of the members with an accepted link to any of `member_ids`: one statement by id
-    (`relatives` loads each member; the dispatch list paid three to five statements)."""
+def relative_ids(member_ids: Collection[int]) -> set[int]:
+    """Ids of the members with an accepted link to any of `member_ids`, in one statement
+    (`relatives` loads each member: a statement each)."""
+    wanted = set(member_ids)
     found: set[int] = set()
     for proposer_id, relative_id in db.session.execute(
-        select(FamilyLink.proposer_id, FamilyLink.relative_id).where(
-            or_(FamilyLink.proposer_id.in_(member_ids), FamilyLink.relative_id.in_(member_ids)),
-            FamilyLink.status == "accepted",
-        )
+        _LINKS_OF, {"family_member_ids": sorted(wanted)}
     ):
-        if proposer_id in member_ids:
+        if proposer_id in wanted:
             found.add(relative_id)
-        if relative_id in member_ids:
+        if relative_id in wanted:
             found.add(proposer_id)
     return found
 

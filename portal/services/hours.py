@@ -127,7 +127,7 @@ def confirm_as_beneficiary(actor: Member, log_id: int) -> HourLog:
     return log
 
 
-def to_confirm(member: Member, relative_ids: list[int]) -> list[HourLog]:
+def to_confirm(member: Member, relative_ids: set[int]) -> list[HourLog]:
     """Self-reported service to `member` (or their relatives) not yet confirmed."""
     return list(
         db.session.scalars(

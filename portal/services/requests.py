@@ -877,7 +877,7 @@ def is_closed(request: ServiceRequest) -> bool:
 
 
 def mine(member: Member, *, size: int = 50) -> list[ServiceRequest]:
-    ids = [member.id, *family.relative_ids_of(member.id)]
+    ids = [member.id, *family.relative_ids({member.id})]
     return list(
         db.session.scalars(
             select(ServiceRequest)
@@ -888,7 +888,7 @@ def mine(member: Member, *, size: int = 50) -> list[ServiceRequest]:
     )
 
 
-def awaiting_me(member: Member, relative_ids: list[int], *, size: int = 10) -> list[ServiceRequest]:
+def awaiting_me(member: Member, relative_ids: set[int], *, size: int = 10) -> list[ServiceRequest]:
     """Requests for this member (or their family) that wait for them: a service done and
     to confirm, or hours to agree to. Those they posted themselves for someone else need
     the other person's consent, not theirs."""
